@@ -1,0 +1,75 @@
+"""Periodic tasks, declared in code and upserted by name by ``setup_periodic_tasks``.
+
+Each app contributes its schedules here as they are built (SPEC §12). An upsert keeps an
+admin's enabled/disabled choice, and nothing that an admin added by hand is deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+
+@dataclass(frozen=True)
+class Every:
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Cron:
+    minute: str = "0"
+    hour: str = "*"
+    day_of_week: str = "*"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    task: str
+    when: Every | Cron
+    queue: str = "default"
+    description: str = ""
+
+
+SCHEDULES: list[Schedule] = [
+    Schedule(
+        "worker heartbeat",
+        "brightrun.tasks.worker_heartbeat_task",
+        Every(30),
+        description="Proves a worker consumes the default queue; read by /healthz.",
+    ),
+    Schedule(
+        "notification cleanup",
+        "brightrun.tasks.notification_cleanup_task",
+        Cron(minute="0", hour="3"),
+        description="Deletes read notifications older than NOTIFICATION_RETENTION_DAYS (90).",
+    ),
+]
+
+
+@transaction.atomic
+def periodic_tasks_upsert(schedules: list[Schedule] | None = None) -> list[tuple[str, bool]]:
+    """Create or update each declared periodic task by name; returns (name, created) pairs."""
+    results = []
+    for item in schedules or SCHEDULES:
+        defaults: dict = {"task": item.task, "queue": item.queue, "description": item.description}
+        if isinstance(item.when, Every):
+            interval, _ = IntervalSchedule.objects.get_or_create(
+                every=item.when.seconds, period=IntervalSchedule.SECONDS
+            )
+            defaults.update(interval=interval, crontab=None)
+        else:
+            crontab, _ = CrontabSchedule.objects.get_or_create(
+                minute=item.when.minute,
+                hour=item.when.hour,
+                day_of_week=item.when.day_of_week,
+                day_of_month="*",
+                month_of_year="*",
+                timezone="UTC",
+            )
+            defaults.update(crontab=crontab, interval=None)
+        _, created = PeriodicTask.objects.update_or_create(name=item.name, defaults=defaults)
+        results.append((item.name, created))
+    return results

@@ -1,0 +1,199 @@
+"""Object storage helpers: owner-prefixed keys and short-lived signed URLs.
+
+One interface for both backends:
+
+* S3 (django-storages): presigned GET for downloads, presigned POST (exact key,
+  ``content-length-range``) for direct uploads.
+* Local files: URLs signed by the app (``django.core.signing``) and served by
+  :mod:`brightrun.file_views`, with the same expiry and size limit.
+
+Signed URLs are produced on demand and never stored in the database. Every key lives
+under its owner's prefix ``users/<owner id>/``; a key outside it cannot be produced.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import Storage, storages
+from django.urls import reverse
+
+from brightrun.errors import ApplicationError
+
+_SALT = "brightrun.storage.signed-url"
+
+
+def file_storage() -> Storage:
+    return storages["default"]
+
+
+def is_s3(storage: Storage | None = None) -> bool:
+    storage = storage or file_storage()
+    return type(storage).__module__.startswith("storages.backends.s3")
+
+
+def owner_prefix(owner_id: Any) -> str:
+    return f"users/{owner_id}/"
+
+
+def owned_key(owner_id: Any, *parts: str) -> str:
+    """Build a storage key under ``owner_id``'s prefix from path ``parts``.
+
+    Rejects empty parts, absolute parts, ``..`` and backslashes, so the result is always
+    inside the owner's prefix.
+    """
+    clean: list[str] = []
+    for part in parts:
+        if not isinstance(part, str) or not part or part.startswith("/") or "\\" in part or "\x00" in part:
+            raise ApplicationError(f"Invalid storage path part {part!r}.", code="invalid_storage_key")
+        segments = part.split("/")
+        if any(seg in ("", ".", "..") for seg in segments):
+            raise ApplicationError(f"Invalid storage path part {part!r}.", code="invalid_storage_key")
+        clean.extend(segments)
+    if not clean:
+        raise ApplicationError("A storage key needs at least one path part.", code="invalid_storage_key")
+    return owner_prefix(owner_id) + "/".join(clean)
+
+
+def assert_owned_key(owner_id: Any, key: str) -> str:
+    """Return ``key`` if it is a normalised key under ``owner_id``'s prefix, else raise."""
+    prefix = owner_prefix(owner_id)
+    if (
+        not isinstance(key, str)
+        or not key.startswith(prefix)
+        or posixpath.normpath(key) != key
+        or "\\" in key
+        or "\x00" in key
+        or key == prefix
+    ):
+        raise ApplicationError("That file does not belong to you.", code="storage_key_not_owned", status_code=404)
+    return key
+
+
+@dataclass(frozen=True)
+class UploadInstructions:
+    """How a client uploads one file directly: a multipart POST of ``fields`` + ``file``."""
+
+    method: str
+    url: str
+    fields: dict[str, str]
+    file_field: str
+    max_bytes: int
+    expires_in: int
+    key: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("extra")
+        return data
+
+
+def _ttl(ttl: int | None) -> int:
+    value = settings.SIGNED_URL_TTL_SECONDS if ttl is None else int(ttl)
+    if value < 1:
+        raise ApplicationError("A signed URL must live at least one second.", code="invalid_ttl")
+    return value
+
+
+def _absolute(path: str) -> str:
+    return settings.SITE_URL + path
+
+
+def download_url(*, owner_id: Any, key: str, ttl: int | None = None, filename: str | None = None) -> str:
+    """A short-lived URL to download ``key``; the caller has already checked ownership of the row."""
+    assert_owned_key(owner_id, key)
+    expires_in = _ttl(ttl)
+    storage = file_storage()
+    name = filename or posixpath.basename(key)
+    if is_s3(storage):
+        client = storage.connection.meta.client
+        return client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": storage.bucket_name,
+                "Key": key,
+                "ResponseContentDisposition": f"attachment; filename*=UTF-8''{quote(name)}",
+            },
+            ExpiresIn=expires_in,
+        )
+    token = signing.dumps({"op": "get", "k": key, "n": name, "exp": int(time.time()) + expires_in}, salt=_SALT)
+    return _absolute(reverse("files:download", args=[token]))
+
+
+def upload_instructions(
+    *, owner_id: Any, key: str, max_bytes: int | None = None, ttl: int | None = None
+) -> UploadInstructions:
+    """Instructions for uploading exactly ``key`` directly to storage, at most ``max_bytes``."""
+    assert_owned_key(owner_id, key)
+    expires_in = _ttl(ttl)
+    limit = settings.UPLOAD_MAX_BYTES if max_bytes is None else int(max_bytes)
+    if limit < 1:
+        raise ApplicationError("The upload size limit must be positive.", code="invalid_upload_limit")
+    storage = file_storage()
+    if is_s3(storage):
+        client = storage.connection.meta.client
+        post = client.generate_presigned_post(
+            Bucket=storage.bucket_name,
+            Key=key,
+            Fields=None,
+            Conditions=[["content-length-range", 1, limit], {"key": key}],
+            ExpiresIn=expires_in,
+        )
+        return UploadInstructions("POST", post["url"], post["fields"], "file", limit, expires_in, key)
+    token = signing.dumps({"op": "put", "k": key, "max": limit, "exp": int(time.time()) + expires_in}, salt=_SALT)
+    return UploadInstructions("POST", _absolute(reverse("files:upload", args=[token])), {}, "file", limit, expires_in, key)
+
+
+@dataclass(frozen=True)
+class SignedGrant:
+    op: str
+    key: str
+    name: str
+    max_bytes: int
+
+
+def verify_signed_token(token: str, *, op: str) -> SignedGrant:
+    """Check a local signed URL's signature, operation and expiry; return what it grants."""
+    try:
+        data = signing.loads(token, salt=_SALT)
+    except signing.BadSignature as exc:
+        raise ApplicationError("This link is not valid.", code="invalid_signature", status_code=403) from exc
+    if not isinstance(data, dict) or data.get("op") != op or not isinstance(data.get("k"), str):
+        raise ApplicationError("This link is not valid.", code="invalid_signature", status_code=403)
+    if int(data.get("exp", 0)) < time.time():
+        raise ApplicationError("This link has expired.", code="link_expired", status_code=403)
+    return SignedGrant(op=op, key=data["k"], name=data.get("n", ""), max_bytes=int(data.get("max", 0)))
+
+
+def storage_check() -> None:
+    """Raise if the configured storage cannot be reached (health check)."""
+    storage = file_storage()
+    if is_s3(storage):
+        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+        return
+    location = Path(storage.location)
+    location.mkdir(parents=True, exist_ok=True)
+    if not os.access(location, os.W_OK):
+        raise PermissionError(f"{location} is not writable")
+
+
+def storage_ensure_bucket() -> bool:
+    """Create the S3 bucket if it is missing (S3-compatible servers in dev, CI and compose)."""
+    storage = file_storage()
+    if not is_s3(storage):
+        return False
+    client = storage.connection.meta.client
+    existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    if storage.bucket_name in existing:
+        return False
+    client.create_bucket(Bucket=storage.bucket_name)
+    return True

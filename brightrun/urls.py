@@ -1,0 +1,51 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from brightrun import file_views, views
+from brightrun.rest.views import NotificationViewSet
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("notifications", NotificationViewSet, basename="notification")
+
+notification_patterns = (
+    [
+        path("", views.notification_list, name="list"),
+        path("bell/", views.notification_bell, name="bell"),
+        path("read-all/", views.notification_mark_all_read, name="mark_all_read"),
+        path("<uuid:pk>/read/", views.notification_mark_read, name="mark_read"),
+    ],
+    "notifications",
+)
+account_patterns = (
+    [
+        path("tokens/", views.token_list, name="tokens"),
+        path("tokens/new/", views.token_create, name="token_create"),
+        path("tokens/<uuid:pk>/revoke/", views.token_revoke, name="token_revoke"),
+    ],
+    "accounts",
+)
+file_patterns = (
+    [
+        path("download/<str:token>/", file_views.signed_download, name="download"),
+        path("upload/<str:token>/", file_views.signed_upload, name="upload"),
+    ],
+    "files",
+)
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("notifications/", include(notification_patterns)),
+    path("account/", include(account_patterns)),
+    path("files/", include(file_patterns)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# `make run`: migrate, upsert schedules, create the demo user, start web + worker + beat.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBUG="${DEBUG:-1}"
+export PORT="${PORT:-8000}"
+mkdir -p var
+PY=.venv/bin/python
+$PY manage.py migrate --noinput
+$PY manage.py storage_setup
+$PY manage.py setup_periodic_tasks
+$PY manage.py create_demo_user
+echo
+echo "Bright Run is starting at http://localhost:${PORT}/  (API docs: http://localhost:${PORT}/api/docs/, health: http://localhost:${PORT}/healthz)"
+[ -f var/demo-login.txt ] && cat var/demo-login.txt
+echo "Press Ctrl-C to stop the web server, the worker and beat."
+echo
+exec .venv/bin/honcho -f Procfile.dev start
