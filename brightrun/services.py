@@ -93,11 +93,13 @@ def notification_create(
     )
 
 
-def notification_mark_read(*, notification: Notification, actor: AbstractBaseUser) -> Notification:
-    """Mark one of ``actor``'s notifications read (idempotent)."""
+def notification_set_read(*, notification: Notification, actor: AbstractBaseUser, is_read: bool = True) -> Notification:
+    """Mark one of ``actor``'s notifications read or unread (idempotent)."""
     if notification.owner_id != actor.pk:
         raise ApplicationError("Notification not found.", code="not_found", status_code=404)
-    Notification.objects.filter(pk=notification.pk, is_read=False).update(is_read=True, read_at=timezone.now())
+    Notification.objects.filter(pk=notification.pk, is_read=not is_read).update(
+        is_read=is_read, read_at=timezone.now() if is_read else None
+    )
     notification.refresh_from_db()
     return notification
 

@@ -153,6 +153,28 @@ def upload_instructions(
     return UploadInstructions("POST", _absolute(reverse("files:upload", args=[token])), {}, "file", limit, expires_in, key)
 
 
+def uploaded_object_check(*, owner_id: Any, key: str, max_bytes: int | None = None) -> int:
+    """Check a directly uploaded object before the app accepts it; returns its size.
+
+    S3 enforces the presigned POST's ``content-length-range`` itself; this second check
+    also covers S3-compatible servers that do not, and deletes an oversized object.
+    """
+    assert_owned_key(owner_id, key)
+    limit = settings.UPLOAD_MAX_BYTES if max_bytes is None else int(max_bytes)
+    storage = file_storage()
+    if not storage.exists(key):
+        raise ApplicationError("No uploaded file was found. Upload it, then confirm.", code="upload_missing")
+    size = storage.size(key)
+    if size > limit:
+        storage.delete(key)
+        raise ApplicationError(
+            f"The uploaded file has {size} bytes, over the limit of {limit}.", code="file_too_large"
+        )
+    if size == 0:
+        raise ApplicationError("The uploaded file is empty.", code="empty_file")
+    return size
+
+
 @dataclass(frozen=True)
 class SignedGrant:
     op: str

@@ -9,6 +9,7 @@ from brightrun.rest.views import NotificationViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
+router.include_format_suffixes = False  # JSON only
 router.register("notifications", NotificationViewSet, basename="notification")
 
 notification_patterns = (

@@ -42,7 +42,7 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 @require_POST
 def notification_mark_read(request: HttpRequest, pk) -> HttpResponse:
     notification = get_owned_or_404(Notification, request.user, pk=pk)
-    services.notification_mark_read(notification=notification, actor=request.user)
+    services.notification_set_read(notification=notification, actor=request.user)
     if notification.link and request.POST.get("follow") == "1":
         return redirect(notification.link)
     return redirect("notifications:list")

@@ -12,3 +12,7 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class MarkAllReadSerializer(serializers.Serializer):
     marked = serializers.IntegerField(read_only=True)
+
+
+class NotificationUpdateSerializer(serializers.Serializer):
+    is_read = serializers.BooleanField()

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from brightrun import services
 from brightrun.api import OwnedModelViewSet
 from brightrun.models import Notification
-from brightrun.rest.serializers import MarkAllReadSerializer, NotificationSerializer
+from brightrun.rest.serializers import MarkAllReadSerializer, NotificationSerializer, NotificationUpdateSerializer
 
 
 class NotificationFilter(filters.FilterSet):
@@ -21,14 +21,25 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Owne
     """The requesting user's notifications, newest first."""
 
     queryset = Notification.objects.all()
+    http_method_names = ["get", "post", "patch", "head", "options"]
     serializer_class = NotificationSerializer
     filterset_class = NotificationFilter
     ordering_fields = ("created_at",)
 
+    @extend_schema(request=NotificationUpdateSerializer, responses=NotificationSerializer)
+    def partial_update(self, request: Request, pk=None) -> Response:
+        """Mark the notification read (``{"is_read": true}``) or unread again."""
+        payload = NotificationUpdateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        notification = services.notification_set_read(
+            notification=self.get_object(), actor=request.user, is_read=payload.validated_data["is_read"]
+        )
+        return Response(NotificationSerializer(notification).data)
+
     @extend_schema(request=None, responses=NotificationSerializer)
     @action(detail=True, methods=["post"], url_path="mark-read")
     def mark_read(self, request: Request, pk=None) -> Response:
-        notification = services.notification_mark_read(notification=self.get_object(), actor=request.user)
+        notification = services.notification_set_read(notification=self.get_object(), actor=request.user)
         return Response(NotificationSerializer(notification).data)
 
     @extend_schema(request=None, responses=MarkAllReadSerializer)
