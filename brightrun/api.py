@@ -124,4 +124,3 @@ class OwnedRelatedField(serializers.PrimaryKeyRelatedField):
             return super().to_internal_value(data)
         except DjangoValidationError:
             self.fail("does_not_exist", pk_value=data)
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from brightrun.models import Notification
 from brightrun.ownership import user_is_active
@@ -21,5 +22,6 @@ def navigation(request: HttpRequest) -> dict:
         return {"navigation": []}
     return {
         "navigation": NAVIGATION,
-        "unread_notifications": lambda: Notification.objects.for_user(user).unread().count(),
+        # Counted at most once per page, and only if the page shows it.
+        "unread_notifications": SimpleLazyObject(lambda: Notification.objects.for_user(user).unread().count()),
     }

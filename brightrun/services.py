@@ -22,7 +22,7 @@ from django.utils import timezone
 from brightrun.errors import ApplicationError
 from brightrun.models import ApiToken, CostRecord, Notification, WorkerHeartbeat
 
-TOKEN_PREFIX = "br_"
+TOKEN_PREFIX = "br_"  # noqa: S105 - a public marker, not a secret
 
 
 def _token_digest(key: str) -> str:
@@ -65,9 +65,7 @@ def api_token_authenticate(*, key: str) -> ApiToken | None:
     """
     if not key.startswith(TOKEN_PREFIX):
         return None
-    token = (
-        ApiToken.objects.active().select_related("owner").filter(digest=_token_digest(key)).first()
-    )
+    token = ApiToken.objects.active().select_related("owner").filter(digest=_token_digest(key)).first()
     if token is None or not token.owner.is_active:
         return None
     now = timezone.now()

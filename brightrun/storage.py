@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import boto3
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import Storage, storages
@@ -38,6 +39,27 @@ def file_storage() -> Storage:
 def is_s3(storage: Storage | None = None) -> bool:
     storage = storage or file_storage()
     return type(storage).__module__.startswith("storages.backends.s3")
+
+
+def _signing_client(storage: Storage):
+    """The boto3 client that signs URLs for clients.
+
+    Normally the storage's own client. With ``AWS_S3_PUBLIC_ENDPOINT_URL`` (for example
+    when the nodes reach S3 at an internal address that browsers cannot), a client for the
+    public address signs instead: SigV4 signs the host, so it cannot be swapped afterwards.
+    """
+    public = settings.AWS_S3_PUBLIC_ENDPOINT_URL
+    if not public:
+        return storage.connection.meta.client
+    internal = storage.connection.meta.client
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=public,
+        region_name=internal.meta.region_name,
+        aws_access_key_id=storage.access_key or None,
+        aws_secret_access_key=storage.secret_key or None,
+        config=internal.meta.config,
+    )
 
 
 def owner_prefix(owner_id: Any) -> str:
@@ -115,7 +137,7 @@ def download_url(*, owner_id: Any, key: str, ttl: int | None = None, filename: s
     storage = file_storage()
     name = filename or posixpath.basename(key)
     if is_s3(storage):
-        client = storage.connection.meta.client
+        client = _signing_client(storage)
         return client.generate_presigned_url(
             "get_object",
             Params={
@@ -140,7 +162,7 @@ def upload_instructions(
         raise ApplicationError("The upload size limit must be positive.", code="invalid_upload_limit")
     storage = file_storage()
     if is_s3(storage):
-        client = storage.connection.meta.client
+        client = _signing_client(storage)
         post = client.generate_presigned_post(
             Bucket=storage.bucket_name,
             Key=key,
@@ -150,7 +172,8 @@ def upload_instructions(
         )
         return UploadInstructions("POST", post["url"], post["fields"], "file", limit, expires_in, key)
     token = signing.dumps({"op": "put", "k": key, "max": limit, "exp": int(time.time()) + expires_in}, salt=_SALT)
-    return UploadInstructions("POST", _absolute(reverse("files:upload", args=[token])), {}, "file", limit, expires_in, key)
+    url = _absolute(reverse("files:upload", args=[token]))
+    return UploadInstructions("POST", url, {}, "file", limit, expires_in, key)
 
 
 def uploaded_object_check(*, owner_id: Any, key: str, max_bytes: int | None = None) -> int:
@@ -167,9 +190,7 @@ def uploaded_object_check(*, owner_id: Any, key: str, max_bytes: int | None = No
     size = storage.size(key)
     if size > limit:
         storage.delete(key)
-        raise ApplicationError(
-            f"The uploaded file has {size} bytes, over the limit of {limit}.", code="file_too_large"
-        )
+        raise ApplicationError(f"The uploaded file has {size} bytes, over the limit of {limit}.", code="file_too_large")
     if size == 0:
         raise ApplicationError("The uploaded file is empty.", code="empty_file")
     return size

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import factory
-from django.utils import timezone
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from brightrun.models import CostRecord, Notification
 

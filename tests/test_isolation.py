@@ -25,16 +25,22 @@ def _client(route_kind, user, api_client_for, web_client_for):
 @pytest.mark.parametrize("route", OBJECT_ROUTES, ids=str)
 def test_owner_reaches_own_object(route, owner_user, api_client_for, web_client_for):
     obj = route.make(owner_user)
-    response = _call(_client(route.kind, owner_user, api_client_for, web_client_for), route,
-                     reverse(route.name, kwargs=route.url_kwargs(obj)))
+    response = _call(
+        _client(route.kind, owner_user, api_client_for, web_client_for),
+        route,
+        reverse(route.name, kwargs=route.url_kwargs(obj)),
+    )
     assert response.status_code in route.owner_status, response.content[:500]
 
 
 @pytest.mark.parametrize("route", OBJECT_ROUTES, ids=str)
 def test_other_user_gets_404(route, owner_user, other_user, api_client_for, web_client_for):
     obj = route.make(owner_user)
-    response = _call(_client(route.kind, other_user, api_client_for, web_client_for), route,
-                     reverse(route.name, kwargs=route.url_kwargs(obj)))
+    response = _call(
+        _client(route.kind, other_user, api_client_for, web_client_for),
+        route,
+        reverse(route.name, kwargs=route.url_kwargs(obj)),
+    )
     assert response.status_code == 404, response.content[:500]
 
 
@@ -84,10 +90,7 @@ def _exempt(name: str) -> bool:
 
 def test_every_object_route_is_covered():
     covered = {r.name for r in OBJECT_ROUTES}
-    missing = sorted(
-        {name for name, _, has_params in _walk(get_resolver().url_patterns) if has_params}
-        - covered
-    )
+    missing = sorted({name for name, _, has_params in _walk(get_resolver().url_patterns) if has_params} - covered)
     missing = [name for name in missing if not _exempt(name)]
     assert not missing, f"Routes with an object id missing from the isolation contract: {missing}"
 

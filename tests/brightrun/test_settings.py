@@ -30,8 +30,12 @@ PROD_ENV = {
 def _manage(*args: str, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **extra_env},
-        capture_output=True, text=True, timeout=120,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -75,6 +79,10 @@ def test_check_deploy_is_clean_in_production_settings():
 
 
 def test_debug_defaults_off():
-    result = _manage("shell", "-c", "from django.conf import settings; print(settings.DEBUG)",
-                     extra_env={"SECRET_KEY": "k" * 50, "DJANGO_SETTINGS_MODULE": "brightrun.settings"})
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DEBUG)",
+        extra_env={"SECRET_KEY": "k" * 50, "DJANGO_SETTINGS_MODULE": "brightrun.settings"},
+    )
     assert result.stdout.strip().splitlines()[-1] == "False", result.stderr

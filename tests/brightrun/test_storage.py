@@ -79,9 +79,18 @@ def test_local_signed_url_cannot_be_reused_for_another_key(local_storage, client
     _save(storage.owned_key(OTHER, "b.txt"), b"secret")
     token = _path(storage.download_url(owner_id=OWNER, key=mine)).rstrip("/").split("/")[-1]
     payload, _, signature = token.rpartition(":")
-    forged = payload.replace(payload.split(":")[0], base64.urlsafe_b64encode(
-        json.dumps({"op": "get", "k": f"users/{OTHER}/b.txt", "exp": int(time.time()) + 60}).encode()
-    ).decode().rstrip("=")) + ":" + signature
+    forged = (
+        payload.replace(
+            payload.split(":")[0],
+            base64.urlsafe_b64encode(
+                json.dumps({"op": "get", "k": f"users/{OTHER}/b.txt", "exp": int(time.time()) + 60}).encode()
+            )
+            .decode()
+            .rstrip("="),
+        )
+        + ":"
+        + signature
+    )
     assert client.get(f"/files/download/{forged}/").status_code == 403
     # A download token does not grant an upload either.
     assert client.post(f"/files/upload/{token}/", {"file": ContentFile(b"x", name="x")}).status_code == 403
@@ -188,3 +197,13 @@ def test_uploaded_object_check_accepts_within_limit(any_storage):
     with pytest.raises(ApplicationError) as exc:
         storage.uploaded_object_check(owner_id=OWNER, key=storage.owned_key(OWNER, "missing"), max_bytes=10)
     assert exc.value.code == "upload_missing"
+
+
+def test_s3_public_endpoint_signs_for_clients(s3_storage, settings):
+    """Nodes may reach S3 at an internal address; signed URLs must carry the public one."""
+    settings.AWS_S3_PUBLIC_ENDPOINT_URL = "https://files.brightrun.example"
+    key = storage.owned_key(OWNER, "a.json")
+    url = storage.download_url(owner_id=OWNER, key=key)
+    assert url.startswith(f"https://files.brightrun.example/brightrun-test/{key}?")
+    post = storage.upload_instructions(owner_id=OWNER, key=key)
+    assert post.url == "https://files.brightrun.example/brightrun-test"
