@@ -42,10 +42,11 @@ def test_stale_heartbeat_is_503(client, local_storage, settings):
     assert body["components"]["worker"]["age_seconds"] >= 600
 
 
-def test_broker_down_is_503(client, local_storage, settings):
+def test_broker_down_is_503(client, local_storage, monkeypatch):
     from brightrun.celery import app
 
     worker_heartbeat_task()
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")  # Celery reads the env var first
     previous = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     try:
