@@ -9,10 +9,11 @@ PY=.venv/bin/python
 $PY manage.py migrate --noinput
 $PY manage.py storage_setup
 $PY manage.py setup_periodic_tasks
-$PY manage.py create_demo_user
+demo=$($PY manage.py create_demo_user)
+echo "$demo"
 echo
 echo "Bright Run is starting at http://localhost:${PORT}/  (API docs: http://localhost:${PORT}/api/docs/, health: http://localhost:${PORT}/healthz)"
-[ -f var/demo-login.txt ] && cat var/demo-login.txt
+if ! grep -q "Demo login" <<<"$demo" && [ -f var/demo-login.txt ]; then cat var/demo-login.txt; fi
 echo "Press Ctrl-C to stop the web server, the worker and beat."
 echo
 exec .venv/bin/honcho -f Procfile.dev start
