@@ -6,11 +6,13 @@ from rest_framework.routers import DefaultRouter
 
 from brightrun import file_views, views
 from brightrun.rest.views import NotificationViewSet
+from conversations.api import scaffolding as scaffolding_api
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 router.include_format_suffixes = False  # JSON only
 router.register("notifications", NotificationViewSet, basename="notification")
+scaffolding_api.register(router)
 
 notification_patterns = (
     [
@@ -45,6 +47,7 @@ urlpatterns = [
     path("notifications/", include(notification_patterns)),
     path("account/", include(account_patterns)),
     path("files/", include(file_patterns)),
+    path("", include("conversations.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,0 +1,1 @@
+from conversations.admin import scaffolding  # noqa: F401

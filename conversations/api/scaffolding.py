@@ -1,0 +1,2 @@
+def register(router) -> None:
+    """Register the scaffolding viewsets on the API router."""

@@ -1,0 +1,39 @@
+from conversations.models.conversation import Conversation, ConversationQuerySet, Turn
+from conversations.models.generation import (
+    BatchItem,
+    FailedGeneration,
+    GenerationBatch,
+    GenerationLog,
+    MessageBatchSubmission,
+    ModelPrice,
+    RateLimitBucket,
+)
+from conversations.models.scaffolding import (
+    EmotionalArc,
+    Persona,
+    PromptTemplate,
+    PromptTemplateVersion,
+    Tier,
+    TrainingTopic,
+    VerticalProfile,
+)
+
+__all__ = [
+    "BatchItem",
+    "Conversation",
+    "ConversationQuerySet",
+    "EmotionalArc",
+    "FailedGeneration",
+    "GenerationBatch",
+    "GenerationLog",
+    "MessageBatchSubmission",
+    "ModelPrice",
+    "Persona",
+    "PromptTemplate",
+    "PromptTemplateVersion",
+    "RateLimitBucket",
+    "Tier",
+    "TrainingTopic",
+    "Turn",
+    "VerticalProfile",
+]

@@ -1,0 +1,91 @@
+"""Conversations and their turns (owned by the expert whose batch generated them)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from brightrun.ownership import OwnedModel, OwnedQuerySet
+from conversations.models.scaffolding import EmotionalArc, Persona, PromptTemplateVersion, Tier, TrainingTopic
+
+
+class ConversationQuerySet(OwnedQuerySet):
+    def with_scaffolding(self) -> ConversationQuerySet:
+        return self.select_related("persona", "emotional_arc", "training_topic", "template_version__template")
+
+
+class Conversation(OwnedModel):
+    class Status(models.TextChoices):
+        PENDING_REVIEW = "pending_review"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        NEEDS_REVISION = "needs_revision"
+        ARCHIVED = "archived"
+
+    class EnrichmentStatus(models.TextChoices):
+        NOT_STARTED = "not_started"
+        VALIDATED = "validated"
+        VALIDATION_FAILED = "validation_failed"
+        ENRICHED = "enriched"
+        COMPLETED = "completed"
+        NORMALIZATION_FAILED = "normalization_failed"
+
+    title = models.CharField(max_length=300)
+    persona = models.ForeignKey(Persona, on_delete=models.PROTECT, related_name="+")
+    emotional_arc = models.ForeignKey(EmotionalArc, on_delete=models.PROTECT, related_name="+")
+    training_topic = models.ForeignKey(TrainingTopic, on_delete=models.PROTECT, related_name="+")
+    tier = models.CharField(max_length=20, choices=Tier.choices)
+    template_version = models.ForeignKey(
+        PromptTemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="conversations"
+    )
+    generation_system_prompt = models.TextField(help_text="The system prompt actually sent to Claude.")
+    conversation_metadata = models.JSONField(
+        default=dict, help_text="client_persona, session_context, conversation_phase, expected_outcome"
+    )
+    model = models.CharField(max_length=100)
+    temperature = models.FloatField()
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING_REVIEW, db_index=True)
+    enrichment_status = models.CharField(
+        max_length=30, choices=EnrichmentStatus.choices, default=EnrichmentStatus.NOT_STARTED
+    )
+    turn_count = models.PositiveSmallIntegerField(default=0)
+    exchange_count = models.PositiveSmallIntegerField(default=0)
+    is_flagged = models.BooleanField(default=False)
+    flag_reasons = models.JSONField(default=list, blank=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta(OwnedModel.Meta):
+        indexes = [models.Index(fields=["owner", "status", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Turn(OwnedModel):
+    class Role(models.TextChoices):
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveSmallIntegerField(help_text="1-based position in the conversation.")
+    role = models.CharField(max_length=10, choices=Role.choices)
+    content = models.TextField()
+    primary_emotion = models.CharField(max_length=60, blank=True)
+    secondary_emotion = models.CharField(max_length=60, blank=True)
+    intensity = models.FloatField(null=True, blank=True)
+    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    edited_at = models.DateTimeField(null=True, blank=True)
+    original_content = models.TextField(null=True, blank=True, help_text="The generated text, kept when edited.")
+
+    class Meta:
+        ordering = ("conversation", "index")
+        constraints = [models.UniqueConstraint(fields=["conversation", "index"], name="turn_index_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.index}. {self.role}"

@@ -1,0 +1,1 @@
+"""Services of the conversations app, one module per area (scaffolding, acceptance, generation…)."""
