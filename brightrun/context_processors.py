@@ -11,6 +11,10 @@ from brightrun.ownership import user_is_active
 # (url name, label). Later apps add their areas here when their pages exist.
 NAVIGATION: list[tuple[str, str]] = [
     ("dashboard", "Dashboard"),
+    ("conversations:scaffolding", "Scaffolding"),
+    ("conversations:generate", "Generate"),
+    ("conversations:batch_list", "Batches"),
+    ("conversations:conversation_list", "Conversations"),
     ("notifications:list", "Notifications"),
     ("accounts:tokens", "API tokens"),
 ]

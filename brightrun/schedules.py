@@ -41,6 +41,24 @@ SCHEDULES: list[Schedule] = [
         description="Proves a worker consumes the default queue; read by /healthz.",
     ),
     Schedule(
+        "generation item reaper",
+        "conversations.tasks.generation_reaper_task",
+        Every(60),
+        description="Requeues or fails generation items running without a heartbeat; re-dispatches.",
+    ),
+    Schedule(
+        "message batches poller",
+        "conversations.tasks.message_batches_poll_task",
+        Every(60),
+        description="Collects finished Anthropic Message Batches and completes their items once.",
+    ),
+    Schedule(
+        "generation log cleanup",
+        "conversations.tasks.generation_log_cleanup_task",
+        Cron(minute="30", hour="2"),
+        description="Deletes generation logs older than GENERATION_LOG_RETENTION_DAYS (365).",
+    ),
+    Schedule(
         "notification cleanup",
         "brightrun.tasks.notification_cleanup_task",
         Cron(minute="0", hour="3"),

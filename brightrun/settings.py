@@ -197,6 +197,23 @@ ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 ANTHROPIC_MODEL = env_str("ANTHROPIC_MODEL", "claude-sonnet-4-5-20250929")
 ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL") or None
 ANTHROPIC_TIMEOUT_SECONDS = env_float("ANTHROPIC_TIMEOUT_SECONDS", 600.0)
+ANTHROPIC_MAX_RETRIES = env_int("ANTHROPIC_MAX_RETRIES", 2, minimum=0)
+# A retry-after up to this many seconds is waited for inside the SDK; longer ones reschedule the item.
+ANTHROPIC_MAX_INLINE_RETRY_AFTER = env_float("ANTHROPIC_MAX_INLINE_RETRY_AFTER", 60.0)
+# Shared by every worker, per model: requests and output tokens in any 60-second window (0 = no limit).
+ANTHROPIC_REQUESTS_PER_MINUTE = env_int("ANTHROPIC_REQUESTS_PER_MINUTE", 50, minimum=0)
+ANTHROPIC_OUTPUT_TOKENS_PER_MINUTE = env_int("ANTHROPIC_OUTPUT_TOKENS_PER_MINUTE", 80_000, minimum=0)
+GENERATION_MAX_TOKENS = env_int("GENERATION_MAX_TOKENS", 16_000, minimum=256)
+GENERATION_MAX_ITEMS = env_int("GENERATION_MAX_ITEMS", 10_000, minimum=1)
+GENERATION_MAX_ATTEMPTS = env_int("GENERATION_MAX_ATTEMPTS", 3, minimum=1)
+# A running item whose heartbeat is older than this is requeued (or failed after the last attempt).
+GENERATION_HEARTBEAT_TIMEOUT_SECONDS = env_int("GENERATION_HEARTBEAT_TIMEOUT_SECONDS", 180, minimum=5)
+GENERATION_HEARTBEAT_INTERVAL_SECONDS = env_float("GENERATION_HEARTBEAT_INTERVAL_SECONDS", 20.0)
+# An item dispatched to the broker but never claimed within this window is dispatched again.
+GENERATION_DISPATCH_TIMEOUT_SECONDS = env_int("GENERATION_DISPATCH_TIMEOUT_SECONDS", 600, minimum=5)
+# After an item, its task goes on with the batch's next items (no broker round trip), at most this many.
+GENERATION_LANE_ITEMS = env_int("GENERATION_LANE_ITEMS", 25, minimum=1)
+GENERATION_LOG_RETENTION_DAYS = env_int("GENERATION_LOG_RETENTION_DAYS", 365, minimum=1)
 
 # --- Retention ------------------------------------------------------------------------
 NOTIFICATION_RETENTION_DAYS = env_int("NOTIFICATION_RETENTION_DAYS", 90, minimum=1)
@@ -226,6 +243,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Choice sets that share a field name get explicit, stable component names.
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationPriorityEnum": "brightrun.models.Notification.Priority",
+        "BatchPriorityEnum": "conversations.models.GenerationBatch.Priority",
+        "BatchStatusEnum": "conversations.models.GenerationBatch.Status",
+        "BatchItemStatusEnum": "conversations.models.BatchItem.Status",
+        "ConversationStatusEnum": "conversations.models.Conversation.Status",
+        "GenerationLogStatusEnum": "conversations.models.GenerationLog.Status",
+        "TierEnum": "conversations.models.scaffolding.Tier",
+        "ArcTierEnum": "conversations.models.EmotionalArc.ArcTier",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

@@ -1,4 +1,5 @@
+from conversations.views.generation import urlpatterns as generation_urlpatterns
 from conversations.views.scaffolding import urlpatterns as scaffolding_urlpatterns
 
 app_name = "conversations"
-urlpatterns = [*scaffolding_urlpatterns]
+urlpatterns = [*scaffolding_urlpatterns, *generation_urlpatterns]

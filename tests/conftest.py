@@ -14,6 +14,8 @@ from rest_framework.test import APIClient
 from brightrun import services
 from tests.factories import UserFactory
 
+pytest_plugins = ["tests.claude_fixtures"]
+
 
 @pytest.fixture
 def owner_user(db):

@@ -42,3 +42,127 @@ class CostRecordFactory(factory.django.DjangoModelFactory):
     source_type = "conversations.generationbatch"
     source_id = factory.Faker("uuid4", cast_to=None)
     incurred_at = factory.LazyFunction(timezone.now)
+
+
+# --- conversations -----------------------------------------------------------------------
+
+
+class PersonaFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.Persona"
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"persona_{n}")
+    name = factory.Sequence(lambda n: f"Client {n}")
+    archetype = "Test Archetype"
+    age = 40
+    gender = "female"
+    family_status = "single"
+    location = "Denver, CO"
+    occupation = "Engineer"
+    income_range = "$90-120k"
+    financial_situation = "Stable income, unsure about retirement savings."
+    communication_style = "Direct"
+    emotional_baseline = "Calm but worried"
+
+
+class EmotionalArcFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.EmotionalArc"
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"arc_{n}")
+    name = factory.Sequence(lambda n: f"Worry {n} → Calm")
+    starting_emotion = "worry"
+    ending_emotion = "calm"
+    start_intensity_min = 0.7
+    start_intensity_max = 0.8
+    end_intensity_min = 0.6
+    end_intensity_max = 0.7
+    strategy = "Acknowledge, educate, plan."
+    typical_turns_min = 3
+    typical_turns_max = 4
+    complexity = 5
+
+
+class TrainingTopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.TrainingTopic"
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"topic_{n}")
+    name = factory.Sequence(lambda n: f"Topic {n}")
+    category = "retirement"
+    description = "A test topic."
+    complexity = "intermediate"
+
+
+class GenerationBatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.GenerationBatch"
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Batch {n}")
+    model = "claude-sonnet-4-5-20250929"
+    status = "running"
+    total_items = 1
+
+
+class ConversationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.Conversation"
+
+    owner = factory.SubFactory(UserFactory)
+    title = factory.Sequence(lambda n: f"Conversation {n}")
+    persona = factory.SubFactory(PersonaFactory)
+    emotional_arc = factory.SubFactory(EmotionalArcFactory)
+    training_topic = factory.SubFactory(TrainingTopicFactory)
+    tier = "template"
+    generation_system_prompt = "system"
+    model = "claude-sonnet-4-5-20250929"
+    temperature = 0.7
+    turn_count = 2
+    exchange_count = 1
+
+
+class TurnFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.Turn"
+
+    conversation = factory.SubFactory(ConversationFactory)
+    owner = factory.SelfAttribute("conversation.owner")
+    index = factory.Sequence(lambda n: n + 1)
+    role = "user"
+    content = "Hello, I need help with my budget."
+
+
+class BatchItemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.BatchItem"
+
+    batch = factory.SubFactory(GenerationBatchFactory)
+    owner = factory.SelfAttribute("batch.owner")
+    position = factory.Sequence(lambda n: n + 1)
+    persona = factory.SubFactory(PersonaFactory)
+    emotional_arc = factory.SubFactory(EmotionalArcFactory)
+    training_topic = factory.SubFactory(TrainingTopicFactory)
+
+
+class GenerationLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.GenerationLog"
+
+    owner = factory.SubFactory(UserFactory)
+    model = "claude-sonnet-4-5-20250929"
+    status = "success"
+    duration_ms = 1200
+
+
+class FailedGenerationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "conversations.FailedGeneration"
+
+    owner = factory.SubFactory(UserFactory)
+    failure_type = "truncation"
+    message = "Turn 4 looks truncated."
+    raw_response_key = factory.LazyAttribute(lambda f: f"users/{f.owner.pk}/generation/raw/test.json")

@@ -18,7 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.factories import NotificationFactory
+from tests.factories import (
+    ConversationFactory,
+    FailedGenerationFactory,
+    GenerationBatchFactory,
+    GenerationLogFactory,
+    NotificationFactory,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,14 @@ def _token(owner):
     return api_token_create(owner=owner, name="isolation").token
 
 
+def _batch(owner):
+    return GenerationBatchFactory(owner=owner, status="running")
+
+
+def _paused_batch(owner):
+    return GenerationBatchFactory(owner=owner, status="paused")
+
+
 OBJECT_ROUTES: list[ObjectRoute] = [
     # brightrun: notifications and API tokens
     ObjectRoute("notification-detail", "api", "get", lambda u: NotificationFactory(owner=u)),
@@ -58,12 +72,38 @@ OBJECT_ROUTES: list[ObjectRoute] = [
     ObjectRoute("notification-detail", "api", "patch", lambda u: NotificationFactory(owner=u), data={"is_read": True}),
     ObjectRoute("notifications:mark_read", "ui", "post", lambda u: NotificationFactory(owner=u), (302,)),
     ObjectRoute("accounts:token_revoke", "ui", "post", _token, (302,)),
+    # conversations: generation batches, conversations, logs, failures
+    ObjectRoute("generation-batch-detail", "api", "get", _batch),
+    ObjectRoute("generation-batch-items", "api", "get", _batch),
+    ObjectRoute("generation-batch-cancel", "api", "post", _batch),
+    ObjectRoute("generation-batch-pause", "api", "post", _batch),
+    ObjectRoute("generation-batch-resume", "api", "post", _paused_batch),
+    ObjectRoute("conversation-detail", "api", "get", lambda u: ConversationFactory(owner=u)),
+    ObjectRoute("generation-log-detail", "api", "get", lambda u: GenerationLogFactory(owner=u)),
+    ObjectRoute("failed-generation-detail", "api", "get", lambda u: FailedGenerationFactory(owner=u)),
+    ObjectRoute("failed-generation-report", "api", "get", lambda u: FailedGenerationFactory(owner=u)),
+    ObjectRoute("failed-generation-raw", "api", "get", lambda u: FailedGenerationFactory(owner=u)),
+    ObjectRoute("conversations:batch_detail", "ui", "get", _batch),
+    ObjectRoute("conversations:batch_progress", "ui", "get", _batch),
+    ObjectRoute("conversations:batch_cancel", "ui", "post", _batch, (302,)),
+    ObjectRoute("conversations:batch_pause", "ui", "post", _batch, (302,)),
+    ObjectRoute("conversations:batch_resume", "ui", "post", _paused_batch, (302,)),
+    ObjectRoute("conversations:failed_detail", "ui", "get", lambda u: FailedGenerationFactory(owner=u)),
+    ObjectRoute("conversations:failed_report", "ui", "get", lambda u: FailedGenerationFactory(owner=u)),
+    ObjectRoute("conversations:conversation_detail", "ui", "get", lambda u: ConversationFactory(owner=u)),
 ]
 
 LIST_ROUTES: list[ListRoute] = [
     ListRoute("notification-list", "api", lambda u: NotificationFactory(owner=u)),
     ListRoute("notifications:list", "ui", lambda u: NotificationFactory(owner=u)),
     ListRoute("accounts:tokens", "ui", _token),
+    ListRoute("generation-batch-list", "api", _batch),
+    ListRoute("conversation-list", "api", lambda u: ConversationFactory(owner=u)),
+    ListRoute("generation-log-list", "api", lambda u: GenerationLogFactory(owner=u)),
+    ListRoute("failed-generation-list", "api", lambda u: FailedGenerationFactory(owner=u)),
+    ListRoute("conversations:batch_list", "ui", _batch),
+    ListRoute("conversations:failed_list", "ui", lambda u: FailedGenerationFactory(owner=u)),
+    ListRoute("conversations:conversation_list", "ui", lambda u: ConversationFactory(owner=u)),
 ]
 
 # Routes with a path parameter that do not name an owned object, and why.
@@ -72,4 +112,29 @@ EXEMPT: dict[str, str] = {
     "files:upload": "the path carries a signed token for one storage key; tested in test_storage.py",
     "admin:*": "the Django admin is staff-only and deliberately unscoped (SPEC §2)",
     "django.views.static.serve": "static files in DEBUG",
+    **dict.fromkeys(
+        [
+            "persona-detail",
+            "emotional-arc-detail",
+            "training-topic-detail",
+            "prompt-template-detail",
+            "prompt-template-versions",
+            "prompt-template-preview",
+            "conversations:scaffolding_template",
+        ],
+        "shared scaffolding addressed by key, not owned (SPEC §3); tested in tests/conversations/test_scaffolding_*",
+    ),
 }
+
+# List routes of shared, unowned data (nothing to isolate), and why.
+EXEMPT_LISTS: dict[str, str] = dict.fromkeys(
+    [
+        "persona-list",
+        "emotional-arc-list",
+        "training-topic-list",
+        "prompt-template-list",
+        "compatibility-list",
+        "vertical-profile-list",
+    ],
+    "shared scaffolding, the same for every user (SPEC §3)",
+)

@@ -1,1 +1,1 @@
-from conversations.admin import scaffolding  # noqa: F401
+from conversations.admin import generation, scaffolding  # noqa: F401

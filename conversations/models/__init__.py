@@ -6,7 +6,7 @@ from conversations.models.generation import (
     GenerationLog,
     MessageBatchSubmission,
     ModelPrice,
-    RateLimitBucket,
+    RateLimitWindow,
 )
 from conversations.models.scaffolding import (
     EmotionalArc,
@@ -31,7 +31,7 @@ __all__ = [
     "Persona",
     "PromptTemplate",
     "PromptTemplateVersion",
-    "RateLimitBucket",
+    "RateLimitWindow",
     "Tier",
     "TrainingTopic",
     "Turn",

@@ -79,7 +79,9 @@ class Turn(OwnedModel):
     primary_emotion = models.CharField(max_length=60, blank=True)
     secondary_emotion = models.CharField(max_length=60, blank=True)
     intensity = models.FloatField(null=True, blank=True)
-    edited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     edited_at = models.DateTimeField(null=True, blank=True)
     original_content = models.TextField(null=True, blank=True, help_text="The generated text, kept when edited.")
 

@@ -106,7 +106,9 @@ class BatchItem(OwnedModel):
     emotional_arc = models.ForeignKey(EmotionalArc, on_delete=models.PROTECT, related_name="+")
     training_topic = models.ForeignKey(TrainingTopic, on_delete=models.PROTECT, related_name="+")
     tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.TEMPLATE)
-    template_version = models.ForeignKey(PromptTemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    template_version = models.ForeignKey(
+        PromptTemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     temperature = models.FloatField(null=True, blank=True)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -171,7 +173,9 @@ class GenerationLog(OwnedModel):
     batch = models.ForeignKey(GenerationBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs")
     item = models.ForeignKey(BatchItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="logs")
     conversation = models.ForeignKey(Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    template_version = models.ForeignKey(PromptTemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    template_version = models.ForeignKey(
+        PromptTemplateVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.GENERATION)
     model = models.CharField(max_length=100)
     is_batch_api = models.BooleanField(default=False)
@@ -201,7 +205,9 @@ class FailedGeneration(OwnedModel):
         API_ERROR = "api_error"
         STOP_REASON = "stop_reason"
 
-    batch = models.ForeignKey(GenerationBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="failures")
+    batch = models.ForeignKey(
+        GenerationBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="failures"
+    )
     item = models.ForeignKey(BatchItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="failures")
     log = models.ForeignKey(GenerationLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     failure_type = models.CharField(max_length=20, choices=FailureType.choices, db_index=True)
@@ -238,12 +244,16 @@ class ModelPrice(models.Model):
         return self.display_name
 
 
-class RateLimitBucket(models.Model):
-    """Token bucket shared by every worker (one row per model and limit kind)."""
+class RateLimitWindow(models.Model):
+    """A sliding 60-second window shared by every worker (one row per model and limit kind).
+
+    ``events`` holds ``[unix time, amount]`` pairs of the last minute; the row is locked
+    (``SELECT … FOR UPDATE``) while a worker reads and appends to it.
+    """
 
     key = models.CharField(max_length=150, unique=True)
-    tokens = models.FloatField()
-    updated_at = models.DateTimeField()
+    events = models.JSONField(default=list)
+    updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return self.key

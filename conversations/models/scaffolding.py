@@ -30,7 +30,8 @@ class VerticalProfile(models.Model):
     core_philosophy = models.JSONField(default=list, help_text="Five principles, in order.")
     communication_style = models.JSONField(default=dict, help_text='{"tone": str, "techniques": [..], "avoid": [..]}')
     inference_system_prompt = models.TextField(
-        help_text="The exact system prompt the fine-tuned model receives in production; written into every training example."
+        help_text="The exact system prompt the fine-tuned model receives in production; "
+        "written into every training example."
     )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -40,7 +41,9 @@ class VerticalProfile(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["is_active"], condition=models.Q(is_active=True), name="one_active_vertical")
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_vertical"
+            )
         ]
 
     def __str__(self) -> str:
@@ -163,7 +166,11 @@ class PromptTemplate(models.Model):
     key = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=160)
     emotional_arc = models.ForeignKey(
-        EmotionalArc, null=True, blank=True, on_delete=models.PROTECT, related_name="templates",
+        EmotionalArc,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="templates",
         help_text="Empty = usable for any arc.",
     )
     tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.TEMPLATE)
@@ -193,7 +200,9 @@ class PromptTemplateVersion(models.Model):
     body = models.TextField()
     variables = models.JSONField(default=list, help_text="Placeholders the body uses (checked at save).")
     change_note = models.CharField(max_length=300, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -46,8 +46,8 @@ def test_broker_down_is_503(client, local_storage, monkeypatch):
     from brightrun.celery import app
 
     worker_heartbeat_task()
-    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")  # Celery reads the env var first
     previous = app.conf.broker_url
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")  # Celery reads the env var first
     app.conf.broker_url = "redis://127.0.0.1:1/0"
     try:
         response = client.get("/healthz")

@@ -1,0 +1,451 @@
+"""API for generation batches, conversations, generation logs and failed generations."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from django.http import HttpResponse
+from django.utils import timezone
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from brightrun.api import OwnedModelViewSet
+from brightrun.errors import ApplicationError
+from brightrun.storage import download_url
+from conversations.models import BatchItem, Conversation, FailedGeneration, GenerationBatch, GenerationLog, Tier, Turn
+from conversations.services import batches
+from conversations.services.records import failure_report, generation_log_stats, json_dumps
+
+# --- serializers ------------------------------------------------------------------------
+
+
+class ItemInputSerializer(serializers.Serializer):
+    persona = serializers.CharField(help_text="Persona key")
+    emotional_arc = serializers.CharField(help_text="Emotional arc key")
+    training_topic = serializers.CharField(help_text="Training topic key")
+    tier = serializers.ChoiceField(choices=Tier.choices, required=False)
+    template_version = serializers.IntegerField(required=False, allow_null=True)
+    temperature = serializers.FloatField(required=False, allow_null=True)
+
+
+class SelectionInputSerializer(serializers.Serializer):
+    personas = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+    emotional_arcs = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+    training_topics = serializers.ListField(child=serializers.CharField(), allow_empty=True)
+    repeat = serializers.IntegerField(required=False, default=1)
+    tier = serializers.ChoiceField(choices=Tier.choices, required=False)
+    temperature = serializers.FloatField(required=False, allow_null=True)
+
+
+class BatchCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    mode = serializers.ChoiceField(choices=GenerationBatch.Mode.choices, default=GenerationBatch.Mode.LIVE)
+    priority = serializers.ChoiceField(
+        choices=GenerationBatch.Priority.choices, default=GenerationBatch.Priority.NORMAL
+    )
+    concurrency = serializers.IntegerField(default=3, min_value=1, max_value=10)
+    error_policy = serializers.ChoiceField(
+        choices=GenerationBatch.ErrorPolicy.choices, default=GenerationBatch.ErrorPolicy.CONTINUE
+    )
+    items = ItemInputSerializer(many=True, required=False)
+    selection = SelectionInputSerializer(required=False)
+    allow_incompatible = serializers.BooleanField(default=False)
+
+    def validate(self, attrs):
+        if ("items" in attrs) == ("selection" in attrs):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Give either items or selection."]}, code="items_or_selection"
+            )
+        return attrs
+
+    def specs(self) -> tuple[list[batches.ItemSpec], int]:
+        data = self.validated_data
+        if "items" in data:
+            return batches.item_specs_from_items(data["items"], allow_incompatible=data["allow_incompatible"]), 0
+        sel = data["selection"]
+        result = batches.item_specs_from_selection(
+            personas=sel["personas"],
+            emotional_arcs=sel["emotional_arcs"],
+            training_topics=sel["training_topics"],
+            repeat=sel.get("repeat", 1),
+            tier=sel.get("tier"),
+            temperature=sel.get("temperature"),
+            allow_incompatible=data["allow_incompatible"],
+        )
+        return result.specs, result.skipped_incompatible
+
+
+class GenerationBatchSerializer(serializers.ModelSerializer):
+    progress_percent = serializers.FloatField(read_only=True)
+    etr_seconds = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GenerationBatch
+        fields = (
+            "id",
+            "name",
+            "status",
+            "status_message",
+            "mode",
+            "priority",
+            "concurrency",
+            "error_policy",
+            "model",
+            "max_tokens",
+            "total_items",
+            "succeeded_items",
+            "failed_items",
+            "cancelled_items",
+            "progress_percent",
+            "etr_seconds",
+            "estimated_cost_usd",
+            "actual_cost_usd",
+            "started_at",
+            "finished_at",
+            "created_at",
+        )
+        read_only_fields = fields
+
+    def get_etr_seconds(self, obj) -> float | None:
+        return batches.etr_seconds(obj)
+
+
+class GenerationBatchCreatedSerializer(GenerationBatchSerializer):
+    skipped_incompatible = serializers.IntegerField(read_only=True, default=0)
+
+    class Meta(GenerationBatchSerializer.Meta):
+        fields = (*GenerationBatchSerializer.Meta.fields, "skipped_incompatible")
+        read_only_fields = fields
+
+
+class EstimateSerializer(serializers.Serializer):
+    total_items = serializers.IntegerField()
+    estimated_cost_usd = serializers.CharField()
+    estimated_seconds = serializers.IntegerField()
+    basis = serializers.CharField()
+    skipped_incompatible = serializers.IntegerField()
+
+
+class BatchItemSerializer(serializers.ModelSerializer):
+    persona = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    emotional_arc = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    training_topic = serializers.SlugRelatedField(slug_field="key", read_only=True)
+
+    class Meta:
+        model = BatchItem
+        fields = (
+            "id",
+            "position",
+            "persona",
+            "emotional_arc",
+            "training_topic",
+            "tier",
+            "template_version",
+            "temperature",
+            "status",
+            "attempts",
+            "error_code",
+            "error_message",
+            "conversation",
+            "started_at",
+            "finished_at",
+        )
+        read_only_fields = fields
+
+
+class TurnSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Turn
+        fields = ("index", "role", "content", "primary_emotion", "secondary_emotion", "intensity", "edited_at")
+        read_only_fields = fields
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    persona = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    emotional_arc = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    training_topic = serializers.SlugRelatedField(slug_field="key", read_only=True)
+    turns = TurnSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Conversation
+        fields = (
+            "id",
+            "title",
+            "status",
+            "enrichment_status",
+            "persona",
+            "emotional_arc",
+            "training_topic",
+            "tier",
+            "template_version",
+            "conversation_metadata",
+            "model",
+            "temperature",
+            "input_tokens",
+            "output_tokens",
+            "cost_usd",
+            "turn_count",
+            "exchange_count",
+            "is_flagged",
+            "flag_reasons",
+            "created_at",
+            "turns",
+        )
+        read_only_fields = fields
+
+
+class GenerationLogSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GenerationLog
+        fields = (
+            "id",
+            "batch",
+            "item",
+            "conversation",
+            "template_version",
+            "purpose",
+            "model",
+            "is_batch_api",
+            "request_summary",
+            "stop_reason",
+            "input_tokens",
+            "output_tokens",
+            "cache_read_tokens",
+            "cache_write_tokens",
+            "cost_usd",
+            "duration_ms",
+            "status",
+            "error_code",
+            "error_message",
+            "attempt",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class FailedGenerationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FailedGeneration
+        fields = (
+            "id",
+            "batch",
+            "item",
+            "failure_type",
+            "message",
+            "details",
+            "model",
+            "stop_reason",
+            "input_tokens",
+            "output_tokens",
+            "max_tokens",
+            "remaining_tokens_analysis",
+            "scaffolding",
+            "created_at",
+        )
+        read_only_fields = fields
+
+
+class SignedUrlSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    expires_in = serializers.IntegerField()
+
+
+# --- viewsets ---------------------------------------------------------------------------
+
+
+class GenerationBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedModelViewSet):
+    """Generation batches of the requesting user."""
+
+    queryset = GenerationBatch.objects.all()
+    serializer_class = GenerationBatchSerializer
+    filterset_fields = ("status", "mode", "priority")
+    ordering_fields = ("created_at", "priority_rank")
+
+    @extend_schema(request=BatchCreateSerializer, responses={201: GenerationBatchCreatedSerializer})
+    def create(self, request: Request) -> Response:
+        payload = BatchCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        specs, skipped = payload.specs()
+        data = payload.validated_data
+        batch = batches.generation_batch_create(
+            owner=request.user,
+            specs=specs,
+            name=data.get("name", ""),
+            mode=data["mode"],
+            priority=data["priority"],
+            concurrency=data["concurrency"],
+            error_policy=data["error_policy"],
+        )
+        batch.skipped_incompatible = skipped
+        return Response(GenerationBatchCreatedSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=BatchCreateSerializer, responses=EstimateSerializer)
+    @action(detail=False, methods=["post"])
+    def estimate(self, request: Request) -> Response:
+        """Cost and time estimate of a batch before creating it (nothing is created)."""
+        payload = BatchCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        specs, skipped = payload.specs()
+        from django.conf import settings
+
+        estimate = batches.generation_estimate(
+            specs=specs,
+            model=settings.ANTHROPIC_MODEL,
+            mode=payload.validated_data["mode"],
+            concurrency=payload.validated_data["concurrency"],
+        )
+        return Response({**estimate.as_dict(), "skipped_incompatible": skipped})
+
+    def _act(self, verb) -> Response:
+        batch = verb(batch=self.get_object(), actor=self.request.user)
+        return Response(GenerationBatchSerializer(batch).data)
+
+    @extend_schema(request=None, responses=GenerationBatchSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk=None) -> Response:
+        return self._act(batches.generation_batch_cancel)
+
+    @extend_schema(request=None, responses=GenerationBatchSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, pk=None) -> Response:
+        return self._act(batches.generation_batch_pause)
+
+    @extend_schema(request=None, responses=GenerationBatchSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, pk=None) -> Response:
+        return self._act(batches.generation_batch_resume)
+
+    @extend_schema(responses=BatchItemSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def items(self, request: Request, pk=None) -> Response:
+        batch = self.get_object()
+        rows = (
+            BatchItem.objects.for_user(request.user)
+            .filter(batch=batch)
+            .select_related("persona", "emotional_arc", "training_topic")
+            .order_by("position")
+        )
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(BatchItemSerializer(page, many=True).data)
+
+
+class ConversationFilter(filters.FilterSet):
+    persona = filters.CharFilter(field_name="persona__key")
+    emotional_arc = filters.CharFilter(field_name="emotional_arc__key")
+    training_topic = filters.CharFilter(field_name="training_topic__key")
+
+    class Meta:
+        model = Conversation
+        fields = ("status", "enrichment_status", "tier", "is_flagged")
+
+
+class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedModelViewSet):
+    """Conversations of the requesting user, with their turns."""
+
+    queryset = Conversation.objects.all()
+    serializer_class = ConversationSerializer
+    filterset_class = ConversationFilter
+    ordering_fields = ("created_at",)
+
+    def refine_queryset(self, queryset):
+        return queryset.select_related("persona", "emotional_arc", "training_topic").prefetch_related("turns")
+
+
+class GenerationLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedModelViewSet):
+    """Every Claude call made for the requesting user."""
+
+    queryset = GenerationLog.objects.all()
+    serializer_class = GenerationLogSerializer
+    filterset_fields = ("status", "model", "batch", "purpose")
+    ordering_fields = ("created_at", "duration_ms", "cost_usd")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", str, description="ISO date/time (default: 30 days ago)"),
+            OpenApiParameter("end", str, description="ISO date/time (default: now)"),
+        ],
+        responses=inline_serializer(
+            "GenerationStats",
+            fields={
+                "calls": serializers.IntegerField(),
+                "success_rate": serializers.FloatField(allow_null=True),
+                "cost_usd": serializers.CharField(),
+                "latency_ms": serializers.DictField(),
+                "cache": serializers.DictField(),
+                "by_model": serializers.DictField(),
+                "by_status": serializers.DictField(),
+                "by_template_version": serializers.DictField(),
+                "start": serializers.CharField(),
+                "end": serializers.CharField(),
+            },
+        ),
+    )
+    @action(detail=False, methods=["get"])
+    def stats(self, request: Request) -> Response:
+        """Cost, tokens, success rate and latency percentiles for a date range."""
+        end = _parse_when(request.query_params.get("end"), "end") or timezone.now()
+        start = _parse_when(request.query_params.get("start"), "start") or end - timedelta(days=30)
+        if start >= end:
+            raise ApplicationError("start must be before end.", code="invalid_range")
+        return Response(generation_log_stats(user=request.user, start=start, end=end))
+
+
+def _parse_when(raw: str | None, name: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise ApplicationError(f"{name} must be an ISO date or date-time.", code="invalid_date") from exc
+    if value.tzinfo is None:
+        value = timezone.make_aware(value if raw[10:11] == "T" else datetime.combine(value.date(), time.min))
+    return value
+
+
+class FailedGenerationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedModelViewSet):
+    """Responses that were rejected, with what was wrong."""
+
+    queryset = FailedGeneration.objects.all()
+    serializer_class = FailedGenerationSerializer
+    filterset_fields = ("failure_type", "batch")
+    ordering_fields = ("created_at",)
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): inline_serializer(
+                "FailureReport", fields={"id": serializers.UUIDField(), "failure_type": serializers.CharField()}
+            )
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def report(self, request: Request, pk=None) -> HttpResponse:
+        """The error report as a downloadable JSON file."""
+        failure = self.get_object()
+        response = HttpResponse(json_dumps(failure_report(failure)), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="failed-generation-{failure.pk}.json"'
+        return response
+
+    @extend_schema(responses=SignedUrlSerializer)
+    @action(detail=True, methods=["get"], url_path="raw")
+    def raw(self, request: Request, pk=None) -> Response:
+        """A short-lived signed URL to the raw Claude response."""
+        failure = self.get_object()
+        if not failure.raw_response_key:
+            raise ApplicationError(
+                "No raw response was stored for this failure.", code="no_raw_response", status_code=404
+            )
+        from django.conf import settings
+
+        url = download_url(owner_id=failure.owner_id, key=failure.raw_response_key, filename=f"raw-{failure.pk}.json")
+        return Response({"url": url, "expires_in": settings.SIGNED_URL_TTL_SECONDS})
+
+
+def register(router) -> None:
+    router.register("generation-batches", GenerationBatchViewSet, basename="generation-batch")
+    router.register("conversations", ConversationViewSet, basename="conversation")
+    router.register("generation-logs", GenerationLogViewSet, basename="generation-log")
+    router.register("failed-generations", FailedGenerationViewSet, basename="failed-generation")
