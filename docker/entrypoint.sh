@@ -52,6 +52,7 @@ case "$1" in
     fi
     python manage.py storage_setup
     python manage.py setup_periodic_tasks
+    python manage.py seed_scaffolding
     exec gunicorn brightrun.wsgi:application \
       --bind 0.0.0.0:8000 \
       --workers "${WEB_CONCURRENCY:-3}" \

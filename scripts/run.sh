@@ -9,6 +9,7 @@ PY=.venv/bin/python
 $PY manage.py migrate --noinput
 $PY manage.py storage_setup
 $PY manage.py setup_periodic_tasks
+$PY manage.py seed_scaffolding
 demo=$($PY manage.py create_demo_user)
 echo "$demo"
 echo

@@ -103,6 +103,7 @@ LIST_ROUTES: list[ListRoute] = [
     ListRoute("failed-generation-list", "api", lambda u: FailedGenerationFactory(owner=u)),
     ListRoute("conversations:batch_list", "ui", _batch),
     ListRoute("conversations:failed_list", "ui", lambda u: FailedGenerationFactory(owner=u)),
+    ListRoute("conversations:generation_logs", "ui", lambda u: GenerationLogFactory(owner=u)),
     ListRoute("conversations:conversation_list", "ui", lambda u: ConversationFactory(owner=u)),
 ]
 

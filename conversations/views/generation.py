@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from brightrun.errors import ApplicationError
 from brightrun.ownership import get_owned_or_404
 from conversations.forms import BulkGenerationForm, SingleGenerationForm
-from conversations.models import BatchItem, Conversation, FailedGeneration, GenerationBatch
+from conversations.models import BatchItem, Conversation, FailedGeneration, GenerationBatch, GenerationLog
 from conversations.services import batches
-from conversations.services.records import failure_report, json_dumps
+from conversations.services.records import failure_report, generation_log_stats, json_dumps
 
 
 def _key_context() -> dict:
@@ -195,6 +198,48 @@ def failed_report(request: HttpRequest, pk) -> HttpResponse:
 
 
 @require_GET
+def generation_logs(request: HttpRequest) -> HttpResponse:
+    """Statistics for a date range (default: the last 30 days) and the calls in it."""
+    end_raw, start_raw = request.GET.get("end", ""), request.GET.get("start", "")
+    error = None
+    try:
+        end = _parse_day(end_raw, end_of_day=True) or timezone.now()
+        start = _parse_day(start_raw) or end - timedelta(days=30)
+        if start >= end:
+            raise ValueError("The start must be before the end.")
+    except ValueError as exc:
+        error = str(exc)
+        end = timezone.now()
+        start = end - timedelta(days=30)
+    stats = generation_log_stats(user=request.user, start=start, end=end)
+    logs = GenerationLog.objects.for_user(request.user).filter(created_at__gte=start, created_at__lt=end)
+    page = Paginator(logs, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "conversations/generation_logs.html",
+        {
+            "stats": stats,
+            "page": page,
+            "error": error,
+            "start": start.date().isoformat(),
+            "end": end.date().isoformat(),
+        },
+        status=400 if error else 200,
+    )
+
+
+def _parse_day(raw: str, *, end_of_day: bool = False):
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ValueError(f"{raw!r} is not a date (use YYYY-MM-DD).") from exc
+    moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
+    return timezone.make_aware(moment)
+
+
+@require_GET
 def conversation_list(request: HttpRequest) -> HttpResponse:
     rows = Conversation.objects.for_user(request.user).with_scaffolding()
     if status := request.GET.get("status"):
@@ -227,6 +272,7 @@ urlpatterns = [
     path("generation/batches/<uuid:pk>/cancel/", batch_cancel, name="batch_cancel"),
     path("generation/batches/<uuid:pk>/pause/", batch_pause, name="batch_pause"),
     path("generation/batches/<uuid:pk>/resume/", batch_resume, name="batch_resume"),
+    path("generation/logs/", generation_logs, name="generation_logs"),
     path("generation/failures/", failed_list, name="failed_list"),
     path("generation/failures/<uuid:pk>/", failed_detail, name="failed_detail"),
     path("generation/failures/<uuid:pk>/report/", failed_report, name="failed_report"),

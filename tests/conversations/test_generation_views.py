@@ -115,3 +115,19 @@ def test_failure_page_shows_findings(owner_user, client):
     client.force_login(owner_user)
     page = client.get(f"/generation/failures/{failure.pk}/").content.decode()
     assert "TRAILING_BACKSLASH" in page and "Download report" in page
+
+
+def test_logs_page_shows_statistics_for_a_range(owner_user, other_user, client, django_assert_max_num_queries):
+    from tests.factories import GenerationLogFactory
+
+    for ms in (1000, 2000, 3000):
+        GenerationLogFactory(owner=owner_user, duration_ms=ms, cost_usd="0.010000")
+    GenerationLogFactory(owner=other_user, duration_ms=9000)
+    client.force_login(owner_user)
+    with django_assert_max_num_queries(8):
+        page = client.get("/generation/logs/").content.decode()
+    assert "<strong>3</strong> calls" in page and "p50 2000 ms" in page and "$0.0300" in page
+    empty = client.get("/generation/logs/", {"start": "2020-01-01", "end": "2020-01-02"}).content.decode()
+    assert "<strong>0</strong> calls" in empty
+    bad = client.get("/generation/logs/", {"start": "soon"})
+    assert bad.status_code == 400 and "is not a date" in bad.content.decode()
