@@ -213,6 +213,11 @@ GENERATION_HEARTBEAT_INTERVAL_SECONDS = env_float("GENERATION_HEARTBEAT_INTERVAL
 GENERATION_DISPATCH_TIMEOUT_SECONDS = env_int("GENERATION_DISPATCH_TIMEOUT_SECONDS", 600, minimum=5)
 # After an item, its task goes on with the batch's next items (no broker round trip), at most this many.
 GENERATION_LANE_ITEMS = env_int("GENERATION_LANE_ITEMS", 25, minimum=1)
+# Optional LLM judge scoring every enriched conversation (costs one Claude call each; logged).
+JUDGE_ENABLED = env_bool("JUDGE_ENABLED", False)
+JUDGE_MODEL = env_str("JUDGE_MODEL") or ANTHROPIC_MODEL
+JUDGE_MAX_TOKENS = env_int("JUDGE_MAX_TOKENS", 2000, minimum=256)
+NEAR_DUPLICATE_THRESHOLD = env_float("NEAR_DUPLICATE_THRESHOLD", 0.8)
 GENERATION_LOG_RETENTION_DAYS = env_int("GENERATION_LOG_RETENTION_DAYS", 365, minimum=1)
 
 # --- Retention ------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-from conversations.models.conversation import Conversation, ConversationQuerySet, Turn
+from conversations.models.conversation import (
+    Conversation,
+    ConversationQuerySet,
+    NearDuplicateGroup,
+    ReviewAction,
+    Turn,
+)
 from conversations.models.generation import (
     BatchItem,
     FailedGeneration,
@@ -28,6 +34,8 @@ __all__ = [
     "GenerationLog",
     "MessageBatchSubmission",
     "ModelPrice",
+    "NearDuplicateGroup",
+    "ReviewAction",
     "Persona",
     "PromptTemplate",
     "PromptTemplateVersion",

@@ -53,6 +53,32 @@ class Conversation(OwnedModel):
     enrichment_status = models.CharField(
         max_length=30, choices=EnrichmentStatus.choices, default=EnrichmentStatus.NOT_STARTED
     )
+    class QualityTier(models.TextChoices):
+        SEED_DATASET = "seed_dataset"
+        PRODUCTION = "production"
+        EXPERIMENTAL = "experimental"
+        REJECTED = "rejected"
+        UNSCORED = "unscored"
+
+    validation_report = models.JSONField(null=True, blank=True, help_text="Blockers and warnings (SPEC §5.2).")
+    structure_score = models.FloatField(null=True, blank=True, help_text="0–10, deterministic (SPEC §5.3).")
+    judge_scores = models.JSONField(
+        null=True, blank=True, help_text="{criterion: {score 1–5, rationale}} from the LLM judge; null if not judged."
+    )
+    judge_mean = models.FloatField(null=True, blank=True)
+    reviewer_score = models.FloatField(null=True, blank=True, help_text="1–5, set by a reviewer.")
+    quality_score = models.FloatField(
+        null=True, blank=True, db_index=True, help_text="Reviewer score, else judge mean, else null."
+    )
+    quality_tier = models.CharField(max_length=20, choices=QualityTier.choices, default=QualityTier.UNSCORED)
+    duplicate_group = models.ForeignKey(
+        "NearDuplicateGroup", null=True, blank=True, on_delete=models.SET_NULL, related_name="conversations"
+    )
+    minhash = models.JSONField(null=True, blank=True, help_text="MinHash signature of the assistant turns.")
+    enriched_key = models.CharField(max_length=500, blank=True, help_text="Storage key of the individual v4 JSON.")
+    enrichment_error = models.TextField(blank=True)
+    enriched_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
     turn_count = models.PositiveSmallIntegerField(default=0)
     exchange_count = models.PositiveSmallIntegerField(default=0)
     is_flagged = models.BooleanField(default=False)
@@ -62,9 +88,45 @@ class Conversation(OwnedModel):
 
     class Meta(OwnedModel.Meta):
         indexes = [models.Index(fields=["owner", "status", "-created_at"])]
+        permissions = [("review_conversation", "Can review the conversations of every user")]
 
     def __str__(self) -> str:
         return self.title
+
+
+class NearDuplicateGroup(OwnedModel):
+    """Conversations of one owner whose assistant turns are near-identical (MinHash Jaccard ≥ 0.8)."""
+
+    def __str__(self) -> str:
+        return f"group {self.pk}"
+
+
+class ReviewAction(OwnedModel):
+    """One review transition. ``owner`` is the conversation's owner; ``actor`` who acted."""
+
+    class Action(models.TextChoices):
+        APPROVE = "approve"
+        REJECT = "reject"
+        NEEDS_REVISION = "needs_revision"
+        RETRACT = "retract"
+        ARCHIVE = "archive"
+        RESUBMIT = "resubmit"
+        EDIT = "edit"
+        REGENERATE = "regenerate"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="review_actions")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    from_status = models.CharField(max_length=20, choices=Conversation.Status.choices)
+    to_status = models.CharField(max_length=20, choices=Conversation.Status.choices)
+    reason_codes = models.JSONField(default=list, blank=True)
+    comment = models.TextField(blank=True)
+
+    class Meta(OwnedModel.Meta):
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.from_status} → {self.to_status}"
 
 
 class Turn(OwnedModel):
