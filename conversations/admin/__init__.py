@@ -1,1 +1,1 @@
-from conversations.admin import generation, scaffolding  # noqa: F401
+from conversations.admin import conversation, generation, scaffolding  # noqa: F401

@@ -5,13 +5,11 @@ from django.contrib import admin, messages
 from brightrun.errors import ApplicationError
 from conversations.models import (
     BatchItem,
-    Conversation,
     FailedGeneration,
     GenerationBatch,
     GenerationLog,
     MessageBatchSubmission,
     ModelPrice,
-    Turn,
 )
 from conversations.services import batches
 
@@ -184,48 +182,3 @@ class ModelPriceAdmin(admin.ModelAdmin):
         "cache_read_multiplier",
     )
     search_fields = ("model", "display_name")
-
-
-class TurnInline(ReadOnlyInline):
-    model = Turn
-    fields = ("index", "role", "content", "primary_emotion", "intensity")
-    readonly_fields = fields
-    show_change_link = False
-
-
-@admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
-    list_display = (
-        "title",
-        "owner",
-        "status",
-        "enrichment_status",
-        "persona",
-        "emotional_arc",
-        "is_flagged",
-        "created_at",
-    )
-    list_filter = ("status", "enrichment_status", "is_flagged", "tier", "persona", "emotional_arc")
-    search_fields = ("title", "owner__username", "id")
-    list_select_related = ("owner", "persona", "emotional_arc")
-    readonly_fields = (
-        "id",
-        "owner",
-        "persona",
-        "emotional_arc",
-        "training_topic",
-        "tier",
-        "template_version",
-        "generation_system_prompt",
-        "conversation_metadata",
-        "model",
-        "temperature",
-        "input_tokens",
-        "output_tokens",
-        "cost_usd",
-        "turn_count",
-        "exchange_count",
-        "created_at",
-        "updated_at",
-    )
-    inlines = [TurnInline]

@@ -15,6 +15,25 @@ class ConversationQuerySet(OwnedQuerySet):
     def with_scaffolding(self) -> ConversationQuerySet:
         return self.select_related("persona", "emotional_arc", "training_topic", "template_version__template")
 
+    def unscoped_review_scope(self, user) -> ConversationQuerySet:
+        """What ``user`` may review: every conversation for reviewers, their own for everyone else.
+
+        Used only by review actions and the review queue; every other path stays ``for_user``.
+        """
+        if (
+            user is not None
+            and getattr(user, "is_active", False)
+            and user.has_perm("conversations.review_conversation")
+        ):
+            return self.all()
+        return self.for_user(user)
+
+    def review_queue(self) -> ConversationQuerySet:
+        """Pending conversations: flagged first, then lowest quality (unscored last), then oldest."""
+        return self.filter(status=Conversation.Status.PENDING_REVIEW).order_by(
+            models.F("is_flagged").desc(), models.F("quality_score").asc(nulls_last=True), "created_at"
+        )
+
 
 class Conversation(OwnedModel):
     class Status(models.TextChoices):
@@ -53,6 +72,7 @@ class Conversation(OwnedModel):
     enrichment_status = models.CharField(
         max_length=30, choices=EnrichmentStatus.choices, default=EnrichmentStatus.NOT_STARTED
     )
+
     class QualityTier(models.TextChoices):
         SEED_DATASET = "seed_dataset"
         PRODUCTION = "production"
