@@ -15,9 +15,25 @@ NAVIGATION: list[tuple[str, str]] = [
     ("conversations:generate", "Generate"),
     ("conversations:batch_list", "Batches"),
     ("conversations:conversation_list", "Conversations"),
+    ("conversations:quality", "Quality"),
     ("notifications:list", "Notifications"),
     ("accounts:tokens", "API tokens"),
 ]
+
+# Links for one permission only, shown after the entry they follow.
+PERMISSION_NAVIGATION: list[tuple[str, str, str, str]] = [
+    # (permission, follows url name, url name, label)
+    ("conversations.review_conversation", "conversations:conversation_list", "conversations:review_queue", "Review"),
+]
+
+
+def _links(user) -> list[tuple[str, str]]:
+    links = list(NAVIGATION)
+    for permission, follows, url_name, label in PERMISSION_NAVIGATION:
+        if user.has_perm(permission):
+            at = next(i for i, (name, _) in enumerate(links) if name == follows) + 1
+            links.insert(at, (url_name, label))
+    return links
 
 
 def navigation(request: HttpRequest) -> dict:
@@ -25,7 +41,7 @@ def navigation(request: HttpRequest) -> dict:
     if not user_is_active(user):
         return {"navigation": []}
     return {
-        "navigation": NAVIGATION,
-        # Counted at most once per page, and only if the page shows it.
+        # Both lazy: fragments (polled progress bars) render neither, so they cost no query.
+        "navigation": SimpleLazyObject(lambda: _links(user)),
         "unread_notifications": SimpleLazyObject(lambda: Notification.objects.for_user(user).unread().count()),
     }

@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from brightrun import file_views, views
 from brightrun.rest.views import NotificationViewSet
 from conversations.api import generation as generation_api
+from conversations.api import review as review_api
 from conversations.api import scaffolding as scaffolding_api
 
 router = DefaultRouter(trailing_slash=True)
@@ -15,6 +16,7 @@ router.include_format_suffixes = False  # JSON only
 router.register("notifications", NotificationViewSet, basename="notification")
 scaffolding_api.register(router)
 generation_api.register(router)
+review_api.register(router)
 
 notification_patterns = (
     [

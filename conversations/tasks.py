@@ -58,6 +58,32 @@ def generation_log_cleanup_task() -> int:
     return records.generation_log_cleanup()
 
 
+@shared_task(name="conversations.tasks.conversation_enrich_task", acks_late=True, ignore_result=True)
+def conversation_enrich_task(conversation_id: str) -> str | None:
+    """Run the enrichment chain of one conversation. Re-runnable; a missing row is a no-op."""
+    from conversations.models import Conversation
+    from conversations.services.enrichment import conversation_enrich
+
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return None
+    return conversation_enrich(conversation=conversation).enrichment_status
+
+
+@shared_task(
+    name="conversations.tasks.conversation_regenerate_task",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=1800,
+    time_limit=1900,
+)
+def conversation_regenerate_task(conversation_id: str, actor_id: int | None, from_turn: int) -> str:
+    """Regenerate a conversation from one turn to the arc's end (generation queue)."""
+    from conversations.services.regenerate import conversation_regenerate
+
+    return conversation_regenerate(conversation_id=conversation_id, actor_id=actor_id, from_turn=from_turn)
+
+
 @worker_process_init.connect
 def _warm_up(**_: object) -> None:
     """Open the database connection and build the Claude client once per worker process, so a

@@ -128,7 +128,7 @@ _ERRORS: dict[str, tuple[int, str, str]] = {
     "spend_limit": (400, "invalid_request_error", SPEND_LIMIT_MESSAGE),
 }
 
-_SUCCESS_KINDS = ("valid", "truncated", "max_tokens", "schema_violation", "invalid_json")
+_SUCCESS_KINDS = ("valid", "truncated", "max_tokens", "schema_violation", "invalid_json", "json")
 BEHAVIOUR_KINDS: frozenset[str] = frozenset((*_SUCCESS_KINDS, *_ERRORS, "hang", "error"))
 
 _DEFAULT_RETRY_AFTER = 1.0
@@ -151,6 +151,9 @@ class Behaviour:
       both ``user``).
     * ``invalid_json`` — ``stop_reason`` ``end_turn`` but the text is prose ("Client: ... Consultant: ..."),
       not JSON.
+    * ``json`` — ``stop_reason`` ``end_turn`` and the text is exactly ``body`` (a str, or a JSON-serialisable
+      value written with ``json.dumps``): scripted answers such as a judge's rubric. ``Behaviour("json",
+      body={...})``; no string shorthand.
     * ``rate_limit`` — HTTP 429 ``rate_limit_error`` with a ``retry-after`` header of ``retry_after`` seconds
       (default 1). The SDK sleeps exactly that long before a retry when it is > 0.
     * ``overloaded`` — HTTP 529 ``overloaded_error`` (SDK: ``OverloadedError``, a subclass of
@@ -178,10 +181,16 @@ class Behaviour:
     status: int | None = None
     error_type: str | None = None
     message: str | None = None
+    body: Any = None
 
     def __post_init__(self) -> None:
         if self.kind not in BEHAVIOUR_KINDS:
             raise ValueError(f"unknown behaviour {self.kind!r}; expected one of {sorted(BEHAVIOUR_KINDS)}")
+        if self.kind == "json":
+            if self.body is None:
+                raise ValueError("behaviour 'json' needs a body")
+            if not isinstance(self.body, str):  # kept as text so the frozen behaviour stays hashable
+                object.__setattr__(self, "body", json.dumps(self.body, ensure_ascii=False))
         if self.kind == "schema_violation" and self.variant not in (None, "missing_role", "roles"):
             raise ValueError(f"schema_violation variant must be 'missing_role' or 'roles', not {self.variant!r}")
 
@@ -1123,6 +1132,8 @@ class ClaudeTestServer:
                 for turn in conversation["turns"]:
                     del turn["role"]
         text = json.dumps(conversation, ensure_ascii=False)
+        if kind == "json":
+            text = behaviour.body
         if kind == "invalid_json":
             text = _as_prose(conversation)
         usage = self._usage(params, text, service_tier=service_tier)

@@ -24,6 +24,7 @@ from tests.factories import (
     GenerationBatchFactory,
     GenerationLogFactory,
     NotificationFactory,
+    TurnFactory,
 )
 
 
@@ -65,6 +66,22 @@ def _paused_batch(owner):
     return GenerationBatchFactory(owner=owner, status="paused")
 
 
+def _reviewable(owner, status="pending_review"):
+    conversation = ConversationFactory(owner=owner, status=status)
+    TurnFactory(conversation=conversation, index=1, role="user", content="Where do I start with my 401k?")
+    TurnFactory(conversation=conversation, index=2, role="assistant", content="Let us look at it together.")
+    return conversation
+
+
+def _enriched(owner):
+    from conversations.services.enrichment import enriched_v4_store
+
+    conversation = ConversationFactory(owner=owner)
+    conversation.enriched_key = enriched_v4_store(conversation=conversation, doc={"ok": True})
+    conversation.save(update_fields=["enriched_key"])
+    return conversation
+
+
 OBJECT_ROUTES: list[ObjectRoute] = [
     # brightrun: notifications and API tokens
     ObjectRoute("notification-detail", "api", "get", lambda u: NotificationFactory(owner=u)),
@@ -91,6 +108,52 @@ OBJECT_ROUTES: list[ObjectRoute] = [
     ObjectRoute("conversations:failed_detail", "ui", "get", lambda u: FailedGenerationFactory(owner=u)),
     ObjectRoute("conversations:failed_report", "ui", "get", lambda u: FailedGenerationFactory(owner=u)),
     ObjectRoute("conversations:conversation_detail", "ui", "get", lambda u: ConversationFactory(owner=u)),
+    # conversations: review, edit, regenerate, enrichment (API)
+    ObjectRoute(
+        "conversation-review", "api", "post", lambda u: _reviewable(u, "needs_revision"), data={"action": "resubmit"}
+    ),
+    ObjectRoute(
+        "conversation-turns",
+        "api",
+        "patch",
+        _reviewable,
+        data={"content": "An edited turn."},
+        url_kwargs=lambda c: {"pk": c.pk, "index": 1},
+    ),
+    ObjectRoute("conversation-regenerate", "api", "post", _reviewable, (202,), data={"from_turn": 2}),
+    ObjectRoute("conversation-enrich", "api", "post", _reviewable, (202,)),
+    ObjectRoute("conversation-enriched", "api", "get", _enriched),
+    ObjectRoute("conversation-review-history", "api", "get", _reviewable),
+    # the same in the UI; the review pages use the reviewer scope, which for a non-reviewer is their own rows
+    ObjectRoute(
+        "conversations:conversation_review",
+        "ui",
+        "post",
+        lambda u: ConversationFactory(owner=u, status="needs_revision"),
+        (302,),
+        data={"action": "resubmit"},
+    ),
+    ObjectRoute("conversations:conversation_regenerate", "ui", "post", _reviewable, (302,), data={"from_turn": "2"}),
+    ObjectRoute("conversations:conversation_enrich", "ui", "post", lambda u: ConversationFactory(owner=u), (302,)),
+    ObjectRoute("conversations:conversation_enriched", "ui", "get", lambda u: ConversationFactory(owner=u), (302,)),
+    ObjectRoute(
+        "conversations:turn_edit",
+        "ui",
+        "post",
+        lambda u: TurnFactory(conversation__owner=u),
+        (302,),
+        data={"content": "Edited."},
+        url_kwargs=lambda obj: {"pk": obj.conversation.pk, "index": obj.index},
+    ),
+    ObjectRoute("conversations:review_detail", "ui", "get", lambda u: ConversationFactory(owner=u), (302,)),
+    ObjectRoute(
+        "conversations:review_action",
+        "ui",
+        "post",
+        lambda u: ConversationFactory(owner=u),
+        (302,),
+        data={"action": "approve"},
+    ),
 ]
 
 LIST_ROUTES: list[ListRoute] = [
@@ -113,6 +176,8 @@ EXEMPT: dict[str, str] = {
     "files:upload": "the path carries a signed token for one storage key; tested in test_storage.py",
     "admin:*": "the Django admin is staff-only and deliberately unscoped (SPEC §2)",
     "django.views.static.serve": "static files in DEBUG",
+    "review-queue-detail": "reviewer-only queue across owners (SPEC §2); non-reviewers get 404; "
+    "tested in tests/conversations/test_review_api.py",
     **dict.fromkeys(
         [
             "persona-detail",
@@ -138,4 +203,8 @@ EXEMPT_LISTS: dict[str, str] = dict.fromkeys(
         "vertical-profile-list",
     ],
     "shared scaffolding, the same for every user (SPEC §3)",
+)
+EXEMPT_LISTS["review-queue-list"] = (
+    "reviewer-only queue across owners (SPEC §2); non-reviewers get 403 not_a_reviewer; "
+    "tested in tests/conversations/test_review_api.py"
 )

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from brightrun.api import OwnedModelViewSet
 from brightrun.errors import ApplicationError
 from brightrun.storage import download_url
+from conversations.api.review import ConversationReviewMixin
 from conversations.models import BatchItem, Conversation, FailedGeneration, GenerationBatch, GenerationLog, Tier, Turn
 from conversations.services import batches
 from conversations.services.records import failure_report, generation_log_stats, json_dumps
@@ -343,7 +344,7 @@ class ConversationFilter(filters.FilterSet):
         fields = ("status", "enrichment_status", "tier", "is_flagged")
 
 
-class ConversationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedModelViewSet):
+class ConversationViewSet(ConversationReviewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedModelViewSet):
     """Conversations of the requesting user, with their turns."""
 
     queryset = Conversation.objects.all()

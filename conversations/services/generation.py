@@ -314,7 +314,15 @@ def accept_response(
         BatchItem.objects.filter(pk=item.pk).update(conversation=conversation)
         log_row.conversation = conversation
         log_row.save(update_fields=["conversation"])
+        _enrich_after_commit(conversation)
     return "succeeded"
+
+
+def _enrich_after_commit(conversation) -> None:
+    """Accepted conversations go through the enrichment chain (validation, scores, v4 JSON)."""
+    from conversations.services.enrichment import conversation_enrich_enqueue
+
+    conversation_enrich_enqueue(conversation=conversation)
 
 
 def _finish(item: BatchItem, status: str, *, code: str = "", message: str = "") -> bool:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from brightrun.errors import ApplicationError
 from brightrun.ownership import get_owned_or_404
 from conversations.forms import BulkGenerationForm, SingleGenerationForm
-from conversations.models import BatchItem, Conversation, FailedGeneration, GenerationBatch, GenerationLog
+from conversations.models import BatchItem, FailedGeneration, GenerationBatch, GenerationLog
 from conversations.services import batches
 from conversations.services.records import failure_report, generation_log_stats, json_dumps
 
@@ -239,29 +239,6 @@ def _parse_day(raw: str, *, end_of_day: bool = False):
     return timezone.make_aware(moment)
 
 
-@require_GET
-def conversation_list(request: HttpRequest) -> HttpResponse:
-    rows = Conversation.objects.for_user(request.user).with_scaffolding()
-    if status := request.GET.get("status"):
-        rows = rows.filter(status=status)
-    page = Paginator(rows, 25).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "conversations/conversation_list.html",
-        {"page": page, "statuses": Conversation.Status.choices, "status": status or ""},
-    )
-
-
-@require_GET
-def conversation_detail(request: HttpRequest, pk) -> HttpResponse:
-    conversation = get_owned_or_404(Conversation, request.user, pk=pk)
-    return render(
-        request,
-        "conversations/conversation_detail.html",
-        {"conversation": conversation, "turns": conversation.turns.all()},
-    )
-
-
 urlpatterns = [
     path("generate/", generate, name="generate"),
     path("generate/bulk/", generate_bulk, name="generate_bulk"),
@@ -276,6 +253,4 @@ urlpatterns = [
     path("generation/failures/", failed_list, name="failed_list"),
     path("generation/failures/<uuid:pk>/", failed_detail, name="failed_detail"),
     path("generation/failures/<uuid:pk>/report/", failed_report, name="failed_report"),
-    path("conversations/", conversation_list, name="conversation_list"),
-    path("conversations/<uuid:pk>/", conversation_detail, name="conversation_detail"),
 ]
