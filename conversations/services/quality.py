@@ -335,29 +335,26 @@ def _judge_log(
     error_code: str = "",
     error_message: str = "",
 ) -> GenerationLog:
-    usage = claude.usage_of(body) if body is not None else {}
-    return GenerationLog.objects.create(
+    from conversations.services.records import call_log_write
+
+    summary = {
+        "model": params["model"],
+        "max_tokens": params["max_tokens"],
+        "temperature": params["temperature"],
+        "structured_output": True,
+        "user_message_chars": len(params["messages"][0]["content"]),
+    }
+    return call_log_write(
         owner_id=conversation.owner_id,
-        conversation=conversation,
-        purpose=GenerationLog.Purpose.JUDGING,
         model=params["model"],
-        request_summary={
-            "model": params["model"],
-            "max_tokens": params["max_tokens"],
-            "temperature": params["temperature"],
-            "structured_output": True,
-            "user_message_chars": len(params["messages"][0]["content"]),
-        },
-        stop_reason=str((body or {}).get("stop_reason") or ""),
-        input_tokens=usage.get("input_tokens", 0),
-        output_tokens=usage.get("output_tokens", 0),
-        cache_read_tokens=usage.get("cache_read_tokens", 0),
-        cache_write_tokens=usage.get("cache_write_tokens", 0),
-        cost_usd=claude.cost_usd(model=params["model"], usage=usage) if usage else 0,
-        duration_ms=duration_ms,
+        purpose=GenerationLog.Purpose.JUDGING,
+        request_summary=summary,
         status=status,
+        body=body,
+        duration_ms=duration_ms,
         error_code=error_code,
-        error_message=error_message[:4000],
+        error_message=error_message,
+        conversation=conversation,
     )
 
 

@@ -49,6 +49,60 @@ def raw_response_store(*, owner_id: Any, name: str, raw_text: str) -> str:
     return file_storage().save(key, ContentFile(raw_text.encode("utf-8")))
 
 
+def call_log_write(
+    *,
+    owner_id: Any,
+    model: str,
+    purpose: str,
+    request_summary: dict[str, Any],
+    status: str,
+    body: dict | None = None,
+    raw_text: str = "",
+    duration_ms: int = 0,
+    error_code: str = "",
+    error_message: str = "",
+    attempt: int = 1,
+    batch_api: bool = False,
+    batch_id: Any = None,
+    item: BatchItem | None = None,
+    conversation: Any = None,
+    template_version: Any = None,
+) -> GenerationLog:
+    """Write the log row of one Claude call (generation, regeneration or judging).
+
+    A response body is stored in object storage before the row is written, so nothing is lost;
+    tokens and cost come from the body's usage and the price table.
+    """
+    log_row = GenerationLog(
+        owner_id=owner_id,
+        batch_id=batch_id,
+        item=item,
+        conversation=conversation,
+        template_version=template_version,
+        purpose=purpose,
+        model=model,
+        is_batch_api=batch_api,
+        request_summary=request_summary,
+        status=status,
+        error_code=error_code,
+        error_message=error_message[:4000],
+        attempt=attempt,
+        duration_ms=duration_ms,
+    )
+    if raw_text:
+        log_row.raw_response_key = raw_response_store(owner_id=owner_id, name=str(log_row.pk), raw_text=raw_text)
+    if body is not None:
+        usage = usage_of(body)
+        log_row.stop_reason = str(body.get("stop_reason") or "")
+        log_row.input_tokens = usage["input_tokens"]
+        log_row.output_tokens = usage["output_tokens"]
+        log_row.cache_read_tokens = usage["cache_read_tokens"]
+        log_row.cache_write_tokens = usage["cache_write_tokens"]
+        log_row.cost_usd = cost_usd(model=model, usage=usage, batch_api=batch_api)
+    log_row.save()
+    return log_row
+
+
 def generation_log_write(
     *,
     item: BatchItem,
@@ -63,33 +117,24 @@ def generation_log_write(
     attempt: int = 1,
     batch_api: bool = False,
 ) -> GenerationLog:
-    """Write the log row of one call. A response body is stored in object storage first."""
-    log_row = GenerationLog(
+    """The log row of one batch item's generation call."""
+    return call_log_write(
         owner_id=item.owner_id,
+        model=params.get("model", ""),
+        purpose=GenerationLog.Purpose.GENERATION,
+        request_summary=_request_summary(params, prompt),
+        status=status,
+        body=body,
+        raw_text=raw_text,
+        duration_ms=duration_ms,
+        error_code=error_code,
+        error_message=error_message,
+        attempt=attempt,
+        batch_api=batch_api,
         batch_id=item.batch_id,
         item=item,
         template_version=getattr(prompt, "template_version", None),
-        model=params.get("model", ""),
-        is_batch_api=batch_api,
-        request_summary=_request_summary(params, prompt),
-        status=status,
-        error_code=error_code,
-        error_message=error_message[:4000],
-        attempt=attempt,
-        duration_ms=duration_ms,
     )
-    if raw_text:
-        log_row.raw_response_key = raw_response_store(owner_id=item.owner_id, name=str(log_row.pk), raw_text=raw_text)
-    if body is not None:
-        usage = usage_of(body)
-        log_row.stop_reason = str(body.get("stop_reason") or "")
-        log_row.input_tokens = usage["input_tokens"]
-        log_row.output_tokens = usage["output_tokens"]
-        log_row.cache_read_tokens = usage["cache_read_tokens"]
-        log_row.cache_write_tokens = usage["cache_write_tokens"]
-        log_row.cost_usd = cost_usd(model=log_row.model, usage=usage, batch_api=batch_api)
-    log_row.save()
-    return log_row
 
 
 def _scaffolding(item: BatchItem, prompt) -> dict[str, Any]:
@@ -103,6 +148,40 @@ def _scaffolding(item: BatchItem, prompt) -> dict[str, Any]:
     }
 
 
+def failure_record(
+    *,
+    owner_id: Any,
+    failure_type: str,
+    message: str,
+    model: str,
+    scaffolding: dict[str, Any],
+    details: dict | None = None,
+    log_row: GenerationLog | None = None,
+    max_tokens: int = 0,
+    batch_id: Any = None,
+    item: BatchItem | None = None,
+) -> FailedGeneration:
+    """A failed-generation row (with its token analysis) for a batch item or a regeneration."""
+    usage = {"input_tokens": getattr(log_row, "input_tokens", 0), "output_tokens": getattr(log_row, "output_tokens", 0)}
+    return FailedGeneration.objects.create(
+        owner_id=owner_id,
+        batch_id=batch_id,
+        item=item,
+        log=log_row,
+        failure_type=failure_type,
+        message=message[:4000],
+        details=details or {},
+        model=model,
+        stop_reason=getattr(log_row, "stop_reason", ""),
+        input_tokens=usage["input_tokens"],
+        output_tokens=usage["output_tokens"],
+        max_tokens=max_tokens,
+        remaining_tokens_analysis=remaining_tokens_analysis(usage=usage, max_tokens=max_tokens) if max_tokens else {},
+        scaffolding=scaffolding,
+        raw_response_key=getattr(log_row, "raw_response_key", ""),
+    )
+
+
 def failed_generation_write(
     *,
     item: BatchItem,
@@ -113,23 +192,17 @@ def failed_generation_write(
     log_row: GenerationLog | None = None,
     max_tokens: int = 0,
 ) -> FailedGeneration:
-    usage = {"input_tokens": getattr(log_row, "input_tokens", 0), "output_tokens": getattr(log_row, "output_tokens", 0)}
-    return FailedGeneration.objects.create(
+    return failure_record(
         owner_id=item.owner_id,
+        failure_type=failure_type,
+        message=message,
+        model=item.batch.model,
+        scaffolding=_scaffolding(item, prompt),
+        details=details,
+        log_row=log_row,
+        max_tokens=max_tokens,
         batch_id=item.batch_id,
         item=item,
-        log=log_row,
-        failure_type=failure_type,
-        message=message[:4000],
-        details=details or {},
-        model=item.batch.model,
-        stop_reason=getattr(log_row, "stop_reason", ""),
-        input_tokens=usage["input_tokens"],
-        output_tokens=usage["output_tokens"],
-        max_tokens=max_tokens,
-        remaining_tokens_analysis=remaining_tokens_analysis(usage=usage, max_tokens=max_tokens) if max_tokens else {},
-        scaffolding=_scaffolding(item, prompt),
-        raw_response_key=getattr(log_row, "raw_response_key", ""),
     )
 
 

@@ -36,8 +36,8 @@ from django.utils import timezone
 from brightrun.errors import ApplicationError
 from conversations.models import Conversation, FailedGeneration, GenerationLog, ReviewAction, Turn
 from conversations.services import records
-from conversations.services.acceptance import CONVERSATION_SCHEMA, check_response, remaining_tokens_analysis
-from conversations.services.claude import ClaudeCallError, cost_usd, message_params, messages_create, usage_of
+from conversations.services.acceptance import CONVERSATION_SCHEMA, check_response
+from conversations.services.claude import ClaudeCallError, message_params, messages_create
 from conversations.services.ratelimit import rate_limit_acquire, rate_limit_record_output
 from conversations.services.review import is_reviewer
 from conversations.services.scaffolding import generation_prompt_build
@@ -152,40 +152,29 @@ def _log_write(
     error_code: str = "",
     error_message: str = "",
 ) -> GenerationLog:
-    """One regeneration call's log row; the raw body goes to storage before the row is written."""
-    log_row = GenerationLog(
+    """One regeneration call's log row (raw body stored first)."""
+    summary = {
+        "model": params.get("model"),
+        "max_tokens": params.get("max_tokens"),
+        "temperature": params.get("temperature"),
+        "from_turn": from_turn,
+        "cached_prefix": True,
+        "structured_output": True,
+    }
+    return records.call_log_write(
         owner_id=conversation.owner_id,
+        model=params.get("model", ""),
+        purpose=GenerationLog.Purpose.REGENERATION,
+        request_summary=summary,
+        status=status,
+        body=body,
+        raw_text=raw_text,
+        duration_ms=duration_ms,
+        error_code=error_code,
+        error_message=error_message,
         conversation=conversation,
         template_version=getattr(prompt, "template_version", None),
-        purpose=GenerationLog.Purpose.REGENERATION,
-        model=params.get("model", ""),
-        request_summary={
-            "model": params.get("model"),
-            "max_tokens": params.get("max_tokens"),
-            "temperature": params.get("temperature"),
-            "from_turn": from_turn,
-            "cached_prefix": True,
-            "structured_output": True,
-        },
-        status=status,
-        error_code=error_code,
-        error_message=error_message[:4000],
-        duration_ms=duration_ms,
     )
-    if raw_text:
-        log_row.raw_response_key = records.raw_response_store(
-            owner_id=conversation.owner_id, name=f"regeneration-{log_row.pk}", raw_text=raw_text
-        )
-    if body is not None:
-        usage = usage_of(body)
-        log_row.stop_reason = str(body.get("stop_reason") or "")
-        log_row.input_tokens = usage["input_tokens"]
-        log_row.output_tokens = usage["output_tokens"]
-        log_row.cache_read_tokens = usage["cache_read_tokens"]
-        log_row.cache_write_tokens = usage["cache_write_tokens"]
-        log_row.cost_usd = cost_usd(model=log_row.model, usage=usage)
-    log_row.save()
-    return log_row
 
 
 def _failure_write(
@@ -198,20 +187,12 @@ def _failure_write(
     log_row: GenerationLog | None = None,
     max_tokens: int = 0,
 ) -> FailedGeneration:
-    """A failed-generation row without batch or item (``records.failed_generation_write`` needs an item)."""
-    usage = {"input_tokens": getattr(log_row, "input_tokens", 0), "output_tokens": getattr(log_row, "output_tokens", 0)}
-    return FailedGeneration.objects.create(
+    """A failed-generation row for a regeneration (no batch or item)."""
+    return records.failure_record(
         owner_id=conversation.owner_id,
-        log=log_row,
         failure_type=failure_type,
-        message=message[:4000],
-        details={**(details or {}), "regeneration": {"conversation": str(conversation.pk), "from_turn": from_turn}},
+        message=message,
         model=conversation.model,
-        stop_reason=getattr(log_row, "stop_reason", ""),
-        input_tokens=usage["input_tokens"],
-        output_tokens=usage["output_tokens"],
-        max_tokens=max_tokens,
-        remaining_tokens_analysis=remaining_tokens_analysis(usage=usage, max_tokens=max_tokens) if max_tokens else {},
         scaffolding={
             "persona": conversation.persona.key,
             "emotional_arc": conversation.emotional_arc.key,
@@ -219,7 +200,9 @@ def _failure_write(
             "tier": conversation.tier,
             "template_version": conversation.template_version_id,
         },
-        raw_response_key=getattr(log_row, "raw_response_key", ""),
+        details={**(details or {}), "regeneration": {"conversation": str(conversation.pk), "from_turn": from_turn}},
+        log_row=log_row,
+        max_tokens=max_tokens,
     )
 
 
