@@ -9,6 +9,7 @@ from brightrun.rest.views import NotificationViewSet
 from conversations.api import generation as generation_api
 from conversations.api import review as review_api
 from conversations.api import scaffolding as scaffolding_api
+from training_files import api as training_files_api
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
@@ -17,6 +18,7 @@ router.register("notifications", NotificationViewSet, basename="notification")
 scaffolding_api.register(router)
 generation_api.register(router)
 review_api.register(router)
+training_files_api.register(router)
 
 notification_patterns = (
     [

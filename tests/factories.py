@@ -166,3 +166,48 @@ class FailedGenerationFactory(factory.django.DjangoModelFactory):
     failure_type = "truncation"
     message = "Turn 4 looks truncated."
     raw_response_key = factory.LazyAttribute(lambda f: f"users/{f.owner.pk}/generation/raw/test.json")
+
+
+# --- training files ------------------------------------------------------------------------
+
+
+class TrainingFileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "training_files.TrainingFile"
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Training file {n}")
+
+
+class TrainingFileMemberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "training_files.TrainingFileMember"
+
+    training_file = factory.SubFactory(TrainingFileFactory)
+    owner = factory.SelfAttribute("training_file.owner")
+    conversation = factory.SubFactory(ConversationFactory, owner=factory.SelfAttribute("..owner"))
+
+
+def _version_files(version) -> dict:
+    """Storage entries for a ready version (keys under the owner's prefix; nothing is written)."""
+    files = {}
+    for fmt, suffix in (("chat-jsonl", ".chat.jsonl"), ("v4-jsonl", ".v4.jsonl"), ("v4-json", ".v4.json")):
+        name = f"file-v{version.number}{suffix}"
+        key = f"users/{version.owner.pk}/training-files/{version.training_file.pk}/v{version.number}/{name}"
+        files[fmt] = {"key": key, "filename": name, "size": 1, "sha256": "0" * 64}
+    return files
+
+
+class TrainingFileVersionFactory(factory.django.DjangoModelFactory):
+    """A ready version (``status="failed"`` for a failed one); its ``files`` point at keys that need not exist."""
+
+    class Meta:
+        model = "training_files.TrainingFileVersion"
+
+    training_file = factory.SubFactory(TrainingFileFactory)
+    owner = factory.SelfAttribute("training_file.owner")
+    number = factory.Sequence(lambda n: n + 1)
+    status = "ready"
+    conversation_count = 1
+    training_pair_count = 1
+    files = factory.LazyAttribute(lambda v: _version_files(v) if v.status == "ready" else {})

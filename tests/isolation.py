@@ -24,6 +24,9 @@ from tests.factories import (
     GenerationBatchFactory,
     GenerationLogFactory,
     NotificationFactory,
+    TrainingFileFactory,
+    TrainingFileMemberFactory,
+    TrainingFileVersionFactory,
     TurnFactory,
 )
 
@@ -80,6 +83,23 @@ def _enriched(owner):
     conversation.enriched_key = enriched_v4_store(conversation=conversation, doc={"ok": True})
     conversation.save(update_fields=["enriched_key"])
     return conversation
+
+
+MEMBER_ID = "6f1c2b1e-0a53-4c57-9d1e-2f7a4c1b9e01"  # removed by the owner in the members route
+
+
+def _training_file(owner):
+    training_file = TrainingFileFactory(owner=owner)
+    version = TrainingFileVersionFactory(training_file=training_file, number=1)
+    training_file.current_version = version
+    training_file.save(update_fields=["current_version"])
+    TrainingFileMemberFactory(training_file=training_file, conversation__id=MEMBER_ID)
+    TrainingFileMemberFactory(training_file=training_file)
+    return training_file
+
+
+def _failed_version(owner):
+    return TrainingFileVersionFactory(training_file=TrainingFileFactory(owner=owner), number=1, status="failed")
 
 
 OBJECT_ROUTES: list[ObjectRoute] = [
@@ -154,6 +174,19 @@ OBJECT_ROUTES: list[ObjectRoute] = [
         (302,),
         data={"action": "approve"},
     ),
+    # training files
+    ObjectRoute("training-file-detail", "api", "get", _training_file),
+    ObjectRoute("training-file-versions", "api", "get", _training_file),
+    ObjectRoute("training-file-download", "api", "get", _training_file, data={"format": "chat-jsonl"}),
+    ObjectRoute("training-file-members", "api", "post", _training_file, (201,), data={"remove": [MEMBER_ID]}),
+    ObjectRoute(
+        "training-file-version-retry",
+        "api",
+        "post",
+        _failed_version,
+        (202,),
+        url_kwargs=lambda v: {"pk": v.training_file.pk, "number": v.number},
+    ),
 ]
 
 LIST_ROUTES: list[ListRoute] = [
@@ -168,6 +201,7 @@ LIST_ROUTES: list[ListRoute] = [
     ListRoute("conversations:failed_list", "ui", lambda u: FailedGenerationFactory(owner=u)),
     ListRoute("conversations:generation_logs", "ui", lambda u: GenerationLogFactory(owner=u)),
     ListRoute("conversations:conversation_list", "ui", lambda u: ConversationFactory(owner=u)),
+    ListRoute("training-file-list", "api", lambda u: TrainingFileFactory(owner=u)),
 ]
 
 # Routes with a path parameter that do not name an owned object, and why.

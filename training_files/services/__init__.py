@@ -1,0 +1,24 @@
+"""Services of the training_files app (re-exported here; see ``files``, ``gate`` and ``build``)."""
+
+from training_files.services.files import (
+    training_file_build,
+    training_file_build_enqueue,
+    training_file_build_retry,
+    training_file_create,
+    training_file_download,
+    training_file_members_update,
+    training_file_version_get,
+)
+from training_files.services.gate import GateResult, training_file_gate
+
+__all__ = [
+    "GateResult",
+    "training_file_build",
+    "training_file_build_enqueue",
+    "training_file_build_retry",
+    "training_file_create",
+    "training_file_download",
+    "training_file_gate",
+    "training_file_members_update",
+    "training_file_version_get",
+]
