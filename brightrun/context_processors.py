@@ -16,6 +16,7 @@ NAVIGATION: list[tuple[str, str]] = [
     ("conversations:batch_list", "Batches"),
     ("conversations:conversation_list", "Conversations"),
     ("conversations:quality", "Quality"),
+    ("training_files:list", "Training files"),
     ("notifications:list", "Notifications"),
     ("accounts:tokens", "API tokens"),
 ]

@@ -64,6 +64,12 @@ SCHEDULES: list[Schedule] = [
         Cron(minute="0", hour="3"),
         description="Deletes read notifications older than NOTIFICATION_RETENTION_DAYS (90).",
     ),
+    Schedule(
+        "export and download cleanup",
+        "training_files.tasks.exports_expire_task",
+        Cron(minute="0", hour="2"),
+        description="Expires completed exports past their expiry (7 days) and deletes their stored files.",
+    ),
 ]
 
 

@@ -54,6 +54,7 @@ urlpatterns = [
     path("account/", include(account_patterns)),
     path("files/", include(file_patterns)),
     path("", include("conversations.urls")),
+    path("", include("training_files.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

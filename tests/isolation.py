@@ -102,6 +102,12 @@ def _failed_version(owner):
     return TrainingFileVersionFactory(training_file=TrainingFileFactory(owner=owner), number=1, status="failed")
 
 
+def _export(owner):
+    from training_files.models import Export
+
+    return Export.objects.create(owner=owner, scope="all_approved", format="csv")
+
+
 OBJECT_ROUTES: list[ObjectRoute] = [
     # brightrun: notifications and API tokens
     ObjectRoute("notification-detail", "api", "get", lambda u: NotificationFactory(owner=u)),
@@ -187,6 +193,27 @@ OBJECT_ROUTES: list[ObjectRoute] = [
         (202,),
         url_kwargs=lambda v: {"pk": v.training_file.pk, "number": v.number},
     ),
+    ObjectRoute("training_files:detail", "ui", "get", _training_file),
+    ObjectRoute("training_files:members_remove", "ui", "post", _training_file, (302,), data={"remove": [MEMBER_ID]}),
+    ObjectRoute(
+        "training_files:version_retry",
+        "ui",
+        "post",
+        _failed_version,
+        (302,),
+        url_kwargs=lambda v: {"pk": v.training_file.pk, "number": v.number},
+    ),
+    ObjectRoute(
+        "training_files:download",
+        "ui",
+        "get",
+        _training_file,
+        (302,),
+        url_kwargs=lambda f: {"pk": f.pk, "number": 1, "fmt": "chat-jsonl"},
+    ),
+    ObjectRoute("export-detail", "api", "get", _export),
+    ObjectRoute("export-download", "api", "get", _export, (400,)),  # queued → export_not_ready; others get 404
+    ObjectRoute("training_files:export_download", "ui", "get", _export, (302,)),
 ]
 
 LIST_ROUTES: list[ListRoute] = [
@@ -202,6 +229,9 @@ LIST_ROUTES: list[ListRoute] = [
     ListRoute("conversations:generation_logs", "ui", lambda u: GenerationLogFactory(owner=u)),
     ListRoute("conversations:conversation_list", "ui", lambda u: ConversationFactory(owner=u)),
     ListRoute("training-file-list", "api", lambda u: TrainingFileFactory(owner=u)),
+    ListRoute("training_files:list", "ui", lambda u: TrainingFileFactory(owner=u)),
+    ListRoute("export-list", "api", _export),
+    ListRoute("training_files:exports", "ui", _export),
 ]
 
 # Routes with a path parameter that do not name an owned object, and why.

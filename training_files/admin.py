@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from training_files.models import TrainingFile, TrainingFileMember, TrainingFileVersion
+from training_files.models import Export, TrainingFile, TrainingFileMember, TrainingFileVersion
 
 
 class TrainingFileVersionInline(admin.TabularInline):
@@ -64,4 +64,49 @@ class TrainingFileVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Export)
+class ExportAdmin(admin.ModelAdmin):
+    """Exports are machine-written: every column is read-only; staff see them to support users."""
+
+    list_display = (
+        "id",
+        "owner",
+        "format",
+        "scope",
+        "status",
+        "conversation_count",
+        "size",
+        "expires_at",
+        "created_at",
+    )
+    list_filter = ("status", "format", "scope")
+    search_fields = ("id", "owner__username", "owner__email")
+    list_select_related = ("owner",)
+    readonly_fields = (
+        "owner",
+        "scope",
+        "conversation_ids",
+        "filters",
+        "format",
+        "options",
+        "status",
+        "conversation_count",
+        "row_count",
+        "size",
+        "sha256",
+        "storage_key",
+        "filename",
+        "expires_at",
+        "download_count",
+        "error",
+        "started_at",
+        "completed_at",
+        "created_at",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request) -> bool:
         return False

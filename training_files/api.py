@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from brightrun.api import OwnedModelViewSet
 from brightrun.errors import ApplicationError
 from training_files import services
-from training_files.models import TrainingFile, TrainingFileVersion
+from training_files.models import Export, TrainingFile, TrainingFileVersion
 from training_files.services.build import FORMATS
 
 MAX_IDS = 10_000
@@ -224,5 +224,106 @@ class TrainingFileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Owne
         return Response(TrainingFileVersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
 
 
+# --- exports (SPEC §8) --------------------------------------------------------------------
+
+
+class ExportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Export
+        fields = (
+            "id",
+            "scope",
+            "format",
+            "conversation_ids",
+            "filters",
+            "options",
+            "status",
+            "conversation_count",
+            "row_count",
+            "size",
+            "sha256",
+            "filename",
+            "expires_at",
+            "download_count",
+            "error",
+            "created_at",
+            "completed_at",
+        )
+        read_only_fields = fields
+
+
+class ExportFiltersSerializer(serializers.Serializer):
+    status = serializers.CharField(required=False)
+    persona = serializers.CharField(required=False, help_text="Persona key")
+    emotional_arc = serializers.CharField(required=False, help_text="Emotional arc key")
+    training_topic = serializers.CharField(required=False, help_text="Training topic key")
+    quality_tier = serializers.CharField(required=False)
+
+
+class ExportOptionsSerializer(serializers.Serializer):
+    include_metadata = serializers.BooleanField(required=False, default=False)
+    include_quality = serializers.BooleanField(required=False, default=False)
+    include_timestamps = serializers.BooleanField(required=False, default=False)
+    include_review_history = serializers.BooleanField(required=False, default=False)
+
+
+class ExportCreateSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(choices=Export.Scope.choices)
+    format = serializers.ChoiceField(choices=Export.Format.choices)
+    conversations = serializers.ListField(
+        child=serializers.UUIDField(), required=False, default=list, max_length=MAX_IDS, help_text="For scope selected."
+    )
+    filters = ExportFiltersSerializer(required=False, default=dict, help_text="For scope filter.")
+    options = ExportOptionsSerializer(required=False, default=dict)
+
+
+class ExportDownloadSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    expires_at = serializers.DateTimeField()
+
+
+class ExportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedModelViewSet):
+    """Conversation exports of the requesting user: create (rendered by a worker), list, signed download."""
+
+    queryset = Export.objects.all()
+    serializer_class = ExportSerializer
+    content_negotiation_class = JsonOnlyNegotiation
+    ordering_fields = ("created_at",)
+
+    @extend_schema(responses=ExportSerializer(many=True))
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        """The user's exports, newest first."""
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses=ExportSerializer)
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        """One export with its status, counts, size and expiry."""
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(request=ExportCreateSerializer, responses={201: ExportSerializer})
+    def create(self, request: Request) -> Response:
+        """Queue an export; a worker renders it. Codes: empty_selection, not_found, unknown_format, …"""
+        payload = ExportCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        export = services.export_create(
+            owner=request.user,
+            scope=data["scope"],
+            fmt=data["format"],
+            conversation_ids=[str(pk) for pk in data["conversations"]],
+            filters=dict(data["filters"]),
+            options=dict(data["options"]),
+        )
+        return Response(ExportSerializer(export).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses=ExportDownloadSerializer)
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk=None) -> Response:
+        """A short-lived signed URL to a completed export (export_not_ready / export_expired otherwise)."""
+        result = services.export_download(export=self.get_object())
+        return Response(ExportDownloadSerializer(result).data)
+
+
 def register(router) -> None:
     router.register("training-files", TrainingFileViewSet, basename="training-file")
+    router.register("exports", ExportViewSet, basename="export")

@@ -90,3 +90,74 @@ class TrainingFileVersion(OwnedModel):
 
     def __str__(self) -> str:
         return f"{self.training_file_id} v{self.number} ({self.status})"
+
+
+def _export_expiry():
+    from datetime import timedelta
+
+    return timezone.now() + timedelta(days=7)
+
+
+class Export(OwnedModel):
+    """One conversation export (SPEC §8), rendered by a worker and streamed to storage.
+
+    Written only by ``training_files.services.exports``; status changes are conditional updates along
+    ``TRANSITIONS``. ``expired`` is terminal: the stored object is gone.
+    """
+
+    class Scope(models.TextChoices):
+        SELECTED = "selected"
+        FILTER = "filter"
+        ALL_APPROVED = "all_approved"
+
+    class Format(models.TextChoices):
+        CHAT_JSONL = "chat-jsonl"
+        V4_JSONL = "v4-jsonl"
+        V4_JSON = "v4-json"
+        CSV = "csv"
+        MARKDOWN = "markdown"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        EXPIRED = "expired"
+
+    TRANSITIONS = {
+        Status.QUEUED: {Status.RUNNING, Status.FAILED},
+        Status.RUNNING: {Status.COMPLETED, Status.FAILED},
+        Status.COMPLETED: {Status.EXPIRED},
+        Status.FAILED: set(),
+        Status.EXPIRED: set(),
+    }
+
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    conversation_ids = models.JSONField(default=list, blank=True, help_text="Conversation ids (scope selected).")
+    filters = models.JSONField(
+        default=dict, blank=True, help_text="status, persona, emotional_arc, training_topic (keys), quality_tier."
+    )
+    format = models.CharField(max_length=20, choices=Format.choices)
+    options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="include_metadata, include_quality, include_timestamps, include_review_history (booleans).",
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    conversation_count = models.PositiveIntegerField(default=0)
+    row_count = models.PositiveIntegerField(default=0, help_text="Pairs (JSON formats), turns (CSV), sections (MD).")
+    size = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    storage_key = models.CharField(max_length=500, blank=True)
+    filename = models.CharField(max_length=200, blank=True)
+    expires_at = models.DateTimeField(default=_export_expiry, db_index=True)
+    download_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(OwnedModel.Meta):
+        ordering = ("-created_at",)
+
+    def __str__(self) -> str:
+        return f"export {self.pk} ({self.format}, {self.status})"

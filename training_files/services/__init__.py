@@ -1,5 +1,12 @@
 """Services of the training_files app (re-exported here; see ``files``, ``gate`` and ``build``)."""
 
+from training_files.services.exports import (
+    export_create,
+    export_download,
+    export_fail,
+    export_render,
+    exports_expire,
+)
 from training_files.services.files import (
     training_file_build,
     training_file_build_enqueue,
@@ -13,6 +20,11 @@ from training_files.services.gate import GateResult, training_file_gate
 
 __all__ = [
     "GateResult",
+    "export_create",
+    "export_download",
+    "export_fail",
+    "export_render",
+    "exports_expire",
     "training_file_build",
     "training_file_build_enqueue",
     "training_file_build_retry",
