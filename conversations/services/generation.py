@@ -44,6 +44,32 @@ def default_temperature(item: BatchItem) -> float:
     return 0.65 if item.training_topic.complexity == "beginner" else 0.70
 
 
+def item_prompt(item: BatchItem):
+    """The generation prompt of an item; deterministic per item (target turns seeded by its id), so the
+    Message Batches poller rebuilds exactly what was submitted."""
+    return generation_prompt_build(
+        persona=item.persona,
+        arc=item.emotional_arc,
+        topic=item.training_topic,
+        tier=item.tier,
+        template_version=item.template_version,
+        rng=random.Random(str(item.pk)),
+    )
+
+
+def item_params(item: BatchItem, prompt) -> dict[str, Any]:
+    """The Messages API parameters of an item (live and Message Batches send the same)."""
+    return message_params(
+        model=item.batch.model,
+        shared_prefix=prompt.shared_prefix,
+        rendered_template=prompt.rendered_template,
+        user_message=prompt.user_message,
+        max_tokens=item.batch.max_tokens,
+        temperature=default_temperature(item),
+        output_schema=CONVERSATION_SCHEMA,
+    )
+
+
 # --- dispatch ---------------------------------------------------------------------------
 
 
@@ -198,26 +224,11 @@ def _run_claimed(item: BatchItem) -> str:
             _requeue(item, delay=wait, count_attempt=False, reason="waiting for the rate limit")
             return "rescheduled"
     try:
-        prompt = generation_prompt_build(
-            persona=item.persona,
-            arc=item.emotional_arc,
-            topic=item.training_topic,
-            tier=item.tier,
-            template_version=item.template_version,
-            rng=random.Random(str(item.pk)),
-        )
+        prompt = item_prompt(item)
     except ApplicationError as exc:
         _fail(item, code=exc.code, message=exc.message)
         return "failed"
-    params = message_params(
-        model=batch.model,
-        shared_prefix=prompt.shared_prefix,
-        rendered_template=prompt.rendered_template,
-        user_message=prompt.user_message,
-        max_tokens=batch.max_tokens,
-        temperature=default_temperature(item),
-        output_schema=CONVERSATION_SCHEMA,
-    )
+    params = item_params(item, prompt)
     try:
         with _Heartbeat(item.pk):
             response = messages_create(params)

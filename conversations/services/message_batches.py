@@ -4,7 +4,6 @@ and collect the results with a periodic poller, completing each item exactly onc
 from __future__ import annotations
 
 import json
-import random
 from typing import Any
 
 from django.db import transaction
@@ -13,37 +12,12 @@ from django.utils import timezone
 from brightrun.errors import ApplicationError
 from conversations.models import BatchItem, GenerationBatch, MessageBatchSubmission
 from conversations.services import batches
-from conversations.services.acceptance import CONVERSATION_SCHEMA
-from conversations.services.claude import ClaudeCallError, classify, claude_client, message_params
-from conversations.services.generation import accept_response, default_temperature
+from conversations.services.claude import ClaudeCallError, classify, claude_client
+from conversations.services.generation import accept_response, item_params, item_prompt
 from conversations.services.records import failed_generation_write, generation_log_write
-from conversations.services.scaffolding import generation_prompt_build
 
 MAX_REQUESTS = 100_000
 MAX_BYTES = 256 * 1024 * 1024
-
-
-def _prompt(item: BatchItem):
-    return generation_prompt_build(
-        persona=item.persona,
-        arc=item.emotional_arc,
-        topic=item.training_topic,
-        tier=item.tier,
-        template_version=item.template_version,
-        rng=random.Random(str(item.pk)),
-    )
-
-
-def _params(item: BatchItem, prompt) -> dict[str, Any]:
-    return message_params(
-        model=item.batch.model,
-        shared_prefix=prompt.shared_prefix,
-        rendered_template=prompt.rendered_template,
-        user_message=prompt.user_message,
-        max_tokens=item.batch.max_tokens,
-        temperature=default_temperature(item),
-        output_schema=CONVERSATION_SCHEMA,
-    )
 
 
 def _chunks(requests: list[dict[str, Any]]):
@@ -75,10 +49,10 @@ def generation_batch_submit(*, batch: GenerationBatch) -> int:
     requests = []
     for item in items:
         try:
-            prompt = _prompt(item)
+            prompt = item_prompt(item)
             if item.template_version_id is None:  # pin the version, so the poller rebuilds the same prompt
                 BatchItem.objects.filter(pk=item.pk).update(template_version=prompt.template_version)
-            requests.append({"custom_id": str(item.pk), "params": _params(item, prompt)})
+            requests.append({"custom_id": str(item.pk), "params": item_params(item, prompt)})
         except ApplicationError as exc:
             now = timezone.now()
             BatchItem.objects.filter(pk=item.pk, status=BatchItem.Status.QUEUED).update(
@@ -172,8 +146,8 @@ def _apply_result(submission: MessageBatchSubmission, result) -> None:
     )
     if item is None or item.status != BatchItem.Status.RUNNING:
         return  # already applied
-    prompt = _prompt(item)
-    params = _params(item, prompt)
+    prompt = item_prompt(item)
+    params = item_params(item, prompt)
     kind = result.result.type
     if kind == "succeeded":
         body = result.result.message.model_dump(mode="json")
