@@ -97,6 +97,21 @@ class OwnedModelViewSet(viewsets.GenericViewSet):
         serializer.save(owner=self.request.user)
 
 
+class KeyRelatedField(serializers.SlugRelatedField):
+    """A writable reference to a shared catalogue row by its key.
+
+    Input that cannot be a key (not a string, too long, a NUL byte that PostgreSQL refuses in text) fails
+    like a missing key ("does not exist") instead of reaching the database.
+    """
+
+    MAX_LENGTH = 200
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not data or len(data) > self.MAX_LENGTH or "\x00" in data:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data)[: self.MAX_LENGTH])
+        return super().to_internal_value(data)
+
+
 class OwnedRelatedField(serializers.PrimaryKeyRelatedField):
     """A writable foreign key limited to the requesting user's rows.
 

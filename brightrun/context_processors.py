@@ -17,6 +17,10 @@ NAVIGATION: list[tuple[str, str]] = [
     ("conversations:conversation_list", "Conversations"),
     ("conversations:quality", "Quality"),
     ("training_files:list", "Training files"),
+    ("datasets:list", "Datasets"),
+    ("training:job_list", "Training"),
+    ("training:model_list", "Models"),
+    ("training:costs", "Costs"),
     ("notifications:list", "Notifications"),
     ("accounts:tokens", "API tokens"),
 ]

@@ -53,6 +53,25 @@ SCHEDULES: list[Schedule] = [
         description="Collects finished Anthropic Message Batches and completes their items once.",
     ),
     Schedule(
+        "dataset validation sweeper",
+        "datasets.tasks.datasets_sweep_task",
+        Every(60),
+        queue="validation",
+        description="Re-enqueues datasets stuck in validating; expires uploads never confirmed (24 h).",
+    ),
+    Schedule(
+        "remote training poller",
+        "training.tasks.training_jobs_poll_remote_task",
+        Every(30),
+        description="Polls remote training jobs without a recent callback; fails jobs never submitted.",
+    ),
+    Schedule(
+        "training job reaper",
+        "training.tasks.training_jobs_reap_local_task",
+        Every(300),
+        description="Fails local training jobs with no sign of life for 30 minutes (worker_lost).",
+    ),
+    Schedule(
         "generation log cleanup",
         "conversations.tasks.generation_log_cleanup_task",
         Cron(minute="30", hour="2"),
@@ -69,6 +88,13 @@ SCHEDULES: list[Schedule] = [
         "training_files.tasks.exports_expire_task",
         Cron(minute="0", hour="2"),
         description="Expires completed exports past their expiry (7 days) and deletes their stored files.",
+    ),
+    Schedule(
+        "dataset file cleanup",
+        "datasets.tasks.datasets_cleanup_task",
+        Cron(minute="15", hour="2"),
+        queue="validation",
+        description="Deletes stored files of datasets soft-deleted more than 30 days ago.",
     ),
 ]
 

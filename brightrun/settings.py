@@ -164,6 +164,21 @@ else:
     }
 STORAGES = {"default": _DEFAULT_STORAGE, "staticfiles": _STATIC_STORAGE}
 
+
+# --- Datasets (SPEC §9) ---------------------------------------------------------------
+# Largest dataset file accepted (upload policy, signed local upload, validator).
+DATASET_MAX_BYTES = env_int("DATASET_MAX_BYTES", 512 * 1024 * 1024, minimum=1)
+# Fewer valid examples than this is a TOO_FEW_EXAMPLES error.
+DATASET_MIN_EXAMPLES = env_int("DATASET_MIN_EXAMPLES", 10, minimum=1)
+# Share of examples (by SHA-256 of their normalized content) held out for validation.
+DATASET_VALIDATION_PERCENT = env_int("DATASET_VALIDATION_PERCENT", 10, minimum=0, maximum=50)
+# A dataset left in `uploading` this long is expired; one `validating` without progress this long is re-enqueued.
+DATASET_UPLOAD_EXPIRY_HOURS = env_int("DATASET_UPLOAD_EXPIRY_HOURS", 24, minimum=1)
+DATASET_VALIDATION_STUCK_MINUTES = env_int("DATASET_VALIDATION_STUCK_MINUTES", 15, minimum=1)
+DATASET_VALIDATION_MAX_ATTEMPTS = env_int("DATASET_VALIDATION_MAX_ATTEMPTS", 3, minimum=1)
+# Files of soft-deleted datasets are removed from storage after this many days.
+DATASET_DELETED_RETENTION_DAYS = env_int("DATASET_DELETED_RETENTION_DAYS", 30, minimum=0)
+
 # --- Celery ---------------------------------------------------------------------------
 CELERY_QUEUES = ("default", "generation", "validation", "training")
 _CELERY_DIR = VAR_DIR / "celery"
@@ -200,6 +215,30 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 WORKER_HEARTBEAT_MAX_AGE_SECONDS = env_int("WORKER_HEARTBEAT_MAX_AGE_SECONDS", 180, minimum=10)
+
+# --- Training (SPEC §10) ---------------------------------------------------------------
+# Locally built or downloaded base models (the tiny test model lives in TRAINING_MODELS_DIR/tiny-test).
+TRAINING_MODELS_DIR = Path(env_str("TRAINING_MODELS_DIR", str(VAR_DIR / "models")))
+# Scratch space of the local trainer (datasets splits, checkpoints, adapter before upload).
+TRAINING_WORK_DIR = Path(env_str("TRAINING_WORK_DIR", str(VAR_DIR / "training")))
+# Model FLOPs utilisation assumed by the estimate (SPEC §10.2).
+TRAINING_MFU = env_float("TRAINING_MFU", 0.35)
+# Longest a local training task may run (Celery soft limit; the hard limit is 5 minutes later).
+TRAINING_TIME_LIMIT_SECONDS = env_int("TRAINING_TIME_LIMIT_SECONDS", 6 * 3600, minimum=60)
+_visibility = CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+if _visibility is not None and _visibility <= TRAINING_TIME_LIMIT_SECONDS + 300:
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must exceed TRAINING_TIME_LIMIT_SECONDS + 300, or a long training task would be "
+        "delivered to a second worker while the first still runs."
+    )
+# Remote (RunPod-serverless style) backend.
+TRAINING_REMOTE_ENDPOINT = env_str("TRAINING_REMOTE_ENDPOINT")
+TRAINING_REMOTE_API_KEY = env_str("TRAINING_REMOTE_API_KEY")
+TRAINING_REMOTE_TIMEOUT_SECONDS = env_float("TRAINING_REMOTE_TIMEOUT_SECONDS", 30.0)
+# A remote job without a callback for this long is polled by the beat task.
+TRAINING_REMOTE_POLL_AFTER_SECONDS = env_int("TRAINING_REMOTE_POLL_AFTER_SECONDS", 60, minimum=5)
+# Signed URLs handed to a remote worker (dataset GETs, artifact PUTs) live this long.
+TRAINING_REMOTE_URL_TTL_SECONDS = env_int("TRAINING_REMOTE_URL_TTL_SECONDS", 6 * 3600, minimum=60)
 
 # --- Anthropic ------------------------------------------------------------------------
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
@@ -270,6 +309,13 @@ SPECTACULAR_SETTINGS = {
         "ExportFormatEnum": "training_files.models.Export.Format",
         "ExportScopeEnum": "training_files.models.Export.Scope",
         "ExportStatusEnum": "training_files.models.Export.Status",
+        "DatasetStatusEnum": "datasets.models.Dataset.Status",
+        "DatasetFormatEnum": "datasets.models.Dataset.Format",
+        "DatasetSourceEnum": "datasets.models.Dataset.Source",
+        "ValidationRunStatusEnum": "datasets.models.DatasetValidation.Status",
+        "TrainingJobStatusEnum": "training.models.TrainingJob.Status",
+        "TrainingBackendEnum": "training.models.TrainingJob.Backend",
+        "TrainingEventKindEnum": "training.models.TrainingEvent.Kind",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

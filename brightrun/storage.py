@@ -3,7 +3,7 @@
 One interface for both backends:
 
 * S3 (django-storages): presigned GET for downloads, presigned POST (exact key,
-  ``content-length-range``) for direct uploads.
+  ``content-length-range``) for direct uploads, presigned PUT for machine uploads.
 * Local files: URLs signed by the app (``django.core.signing``) and served by
   :mod:`brightrun.file_views`, with the same expiry and size limit.
 
@@ -13,15 +13,18 @@ under its owner's prefix ``users/<owner id>/``; a key outside it cannot be produ
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 import time
+import weakref
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import boto3
+from botocore.exceptions import ClientError
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import Storage, storages
@@ -176,6 +179,31 @@ def upload_instructions(
     return UploadInstructions("POST", url, {}, "file", limit, expires_in, key)
 
 
+def upload_put_url(*, owner_id: Any, key: str, ttl: int | None = None, max_bytes: int | None = None) -> str:
+    """A short-lived URL that accepts one ``PUT`` of the raw bytes of ``key`` (machines, not browsers).
+
+    For remote training workers, which upload artifact files without a form. S3: a presigned ``put_object``
+    URL (S3 cannot bound a presigned PUT's size, so the caller checks sizes afterwards). Local: an app-signed
+    URL served by :func:`brightrun.file_views.signed_put`, which refuses more than ``max_bytes``
+    (default ``UPLOAD_MAX_BYTES``).
+    """
+    assert_owned_key(owner_id, key)
+    expires_in = _ttl(ttl)
+    storage = file_storage()
+    if is_s3(storage):
+        client = _signing_client(storage)
+        return client.generate_presigned_url(
+            "put_object", Params={"Bucket": storage.bucket_name, "Key": key}, ExpiresIn=expires_in
+        )
+    limit = settings.UPLOAD_MAX_BYTES if max_bytes is None else int(max_bytes)
+    if limit < 1:
+        raise ApplicationError("The upload size limit must be positive.", code="invalid_upload_limit")
+    token = signing.dumps(
+        {"op": "put-object", "k": key, "max": limit, "exp": int(time.time()) + expires_in}, salt=_SALT
+    )
+    return _absolute(reverse("files:put", args=[token]))
+
+
 def uploaded_object_check(*, owner_id: Any, key: str, max_bytes: int | None = None) -> int:
     """Check a directly uploaded object before the app accepts it; returns its size.
 
@@ -194,6 +222,123 @@ def uploaded_object_check(*, owner_id: Any, key: str, max_bytes: int | None = No
     if size == 0:
         raise ApplicationError("The uploaded file is empty.", code="empty_file")
     return size
+
+
+def open_stream(key: str) -> BinaryIO:
+    """Open a stored object for sequential reading without copying it anywhere first.
+
+    django-storages' S3 file spools the whole object to a temporary file on first read; the boto3
+    body streams it instead, so a 512 MB dataset costs one read buffer of memory. Callers close it.
+    """
+    storage = file_storage()
+    if is_s3(storage):
+        client = storage.connection.meta.client
+        return client.get_object(Bucket=storage.bucket_name, Key=key)["Body"]
+    return storage.open(key, "rb")
+
+
+class _RangeFile(io.RawIOBase):
+    """At most ``limit`` bytes of an open file (all of it when None); closes the file when closed."""
+
+    def __init__(self, handle: BinaryIO, limit: int | None) -> None:
+        super().__init__()
+        self._handle = handle
+        self._left = limit
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self._left is not None:
+            if size is None or size < 0 or size > self._left:
+                size = self._left
+            if size == 0:
+                return b""
+        data = self._handle.read(size)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        if not self.closed:
+            self._handle.close()
+        super().close()
+
+
+#: storage → (process id, boto3 client) for :func:`open_range`.
+_range_clients: weakref.WeakKeyDictionary[Storage, tuple[int, Any]] = weakref.WeakKeyDictionary()
+
+
+def _range_client(storage: Storage):
+    """An S3 client of this process's own for ranged reads.
+
+    Parallel validation forks: a child that used the storage's client would share its pooled connections (one
+    socket, two processes) with the parent. So each process makes its own client, like the storage's (same
+    session, endpoint, region and configuration), on first use.
+    """
+    pid = os.getpid()
+    cached = _range_clients.get(storage)
+    if cached is not None and cached[0] == pid:
+        return cached[1]
+    # The session and arguments django-storages' S3Storage.connection uses, for a client instead of a resource.
+    client = storage._create_session().client(
+        "s3",
+        region_name=storage.region_name,
+        use_ssl=storage.use_ssl,
+        endpoint_url=storage.endpoint_url,
+        config=storage.client_config,
+        verify=storage.verify,
+    )
+    _range_clients[storage] = (pid, client)
+    return client
+
+
+def open_range(key: str, start: int, end: int | None) -> BinaryIO:
+    """Open the bytes ``[start, end)`` of a stored object (``end`` None: to its end) for sequential reading.
+
+    For parallel validation (``datasets.validation.validate_ranges``). S3: a ranged ``GetObject`` whose body
+    streams, with a client of the calling process's own (safe after a fork); local: the file, seeked, behind a
+    reader that stops at ``end``. An empty range, or one that starts past the end of the object, reads as
+    empty. Callers close it.
+    """
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"bad byte range [{start}, {end})")
+    if end is not None and end == start:
+        return io.BytesIO(b"")
+    storage = file_storage()
+    if is_s3(storage):
+        client = _range_client(storage)
+        params: dict[str, Any] = {"Bucket": storage.bucket_name, "Key": key}
+        if start or end is not None:
+            params["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        try:
+            return client.get_object(**params)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":  # starts past the end
+                return io.BytesIO(b"")
+            raise
+    handle = storage.open(key, "rb")
+    try:
+        handle.seek(start)
+    except BaseException:
+        handle.close()
+        raise
+    return _RangeFile(handle, None if end is None else end - start)
+
+
+def copy_object(*, source_key: str, target_key: str) -> int:
+    """Copy one stored object to a new key (server-side on S3); returns the copy's size."""
+    storage = file_storage()
+    if is_s3(storage):
+        client = storage.connection.meta.client
+        client.copy({"Bucket": storage.bucket_name, "Key": source_key}, storage.bucket_name, target_key)
+    else:
+        with storage.open(source_key, "rb") as source:
+            saved = storage.save(target_key, source)
+        if saved != target_key:
+            storage.delete(saved)
+            raise ApplicationError("The copy's storage key is already taken.", code="storage_key_taken")
+    return storage.size(target_key)
 
 
 @dataclass(frozen=True)
@@ -239,4 +384,27 @@ def storage_ensure_bucket() -> bool:
     if storage.bucket_name in existing:
         return False
     client.create_bucket(Bucket=storage.bucket_name)
+    return True
+
+
+def storage_cors_rules() -> list[dict[str, Any]]:
+    """CORS rules that let pages served from ``SITE_URL`` upload to and download from the bucket directly."""
+    return [
+        {
+            "AllowedOrigins": [settings.SITE_URL],
+            "AllowedMethods": ["GET", "POST", "PUT", "HEAD"],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag"],
+            "MaxAgeSeconds": 3600,
+        }
+    ]
+
+
+def storage_ensure_cors() -> bool:
+    """Set the bucket's CORS rules for browser uploads (S3 backend only); returns whether it applied them."""
+    storage = file_storage()
+    if not is_s3(storage):
+        return False
+    client = storage.connection.meta.client
+    client.put_bucket_cors(Bucket=storage.bucket_name, CORSConfiguration={"CORSRules": storage_cors_rules()})
     return True

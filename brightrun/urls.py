@@ -9,6 +9,10 @@ from brightrun.rest.views import NotificationViewSet
 from conversations.api import generation as generation_api
 from conversations.api import review as review_api
 from conversations.api import scaffolding as scaffolding_api
+from datasets import api as datasets_api
+from training import api as training_api
+from training import api_callback as training_callback_api
+from training import api_catalogue
 from training_files import api as training_files_api
 
 router = DefaultRouter(trailing_slash=True)
@@ -19,6 +23,9 @@ scaffolding_api.register(router)
 generation_api.register(router)
 review_api.register(router)
 training_files_api.register(router)
+datasets_api.register(router)
+api_catalogue.register(router)
+training_api.register(router)
 
 notification_patterns = (
     [
@@ -41,6 +48,7 @@ file_patterns = (
     [
         path("download/<str:token>/", file_views.signed_download, name="download"),
         path("upload/<str:token>/", file_views.signed_upload, name="upload"),
+        path("put/<str:token>/", file_views.signed_put, name="put"),
     ],
     "files",
 )
@@ -55,7 +63,11 @@ urlpatterns = [
     path("files/", include(file_patterns)),
     path("", include("conversations.urls")),
     path("", include("training_files.urls")),
+    path("", include("datasets.urls")),
+    path("", include("training.urls")),
     path("admin/", admin.site.urls),
+    *api_catalogue.urlpatterns(),  # before the router: its training-jobs detail route would match "estimate"
+    path("api/v1/", include(training_callback_api.urlpatterns())),  # before the router's training-jobs routes
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -53,6 +53,7 @@ case "$1" in
     python manage.py storage_setup
     python manage.py setup_periodic_tasks
     python manage.py seed_scaffolding
+    python manage.py seed_training
     exec gunicorn brightrun.wsgi:application \
       --bind 0.0.0.0:8000 \
       --workers "${WEB_CONCURRENCY:-3}" \

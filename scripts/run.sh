@@ -10,6 +10,8 @@ $PY manage.py migrate --noinput
 $PY manage.py storage_setup
 $PY manage.py setup_periodic_tasks
 $PY manage.py seed_scaffolding
+$PY manage.py seed_training
+$PY manage.py build_test_model  # the tiny model of the catalogue (seconds; skipped when present)
 demo=$($PY manage.py create_demo_user)
 echo "$demo"
 echo

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -211,3 +213,137 @@ class TrainingFileVersionFactory(factory.django.DjangoModelFactory):
     conversation_count = 1
     training_pair_count = 1
     files = factory.LazyAttribute(lambda v: _version_files(v) if v.status == "ready" else {})
+
+
+class DatasetFactory(factory.django.DjangoModelFactory):
+    """A ready uploaded dataset; its ``storage_key`` need not exist unless a test writes it."""
+
+    class Meta:
+        model = "datasets.Dataset"
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Dataset {n}")
+    file_name = "train.jsonl"
+    status = "ready"
+    format = "chat"
+    size = 2048
+    declared_size = 2048
+    example_count = 12
+    trainable_pairs = 30
+    storage_key = factory.LazyAttribute(lambda d: f"users/{d.owner.pk}/datasets/{d.name.replace(' ', '_')}/train.jsonl")
+
+
+class DatasetValidationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "datasets.DatasetValidation"
+
+    dataset = factory.SubFactory(DatasetFactory)
+    owner = factory.SelfAttribute("dataset.owner")
+    status = "completed"
+    result = "valid"
+    format = "chat"
+
+
+# --- training ------------------------------------------------------------------------------
+
+
+class BaseModelFactory(factory.django.DjangoModelFactory):
+    """A catalogue base model (tiny-test-sized architecture numbers; nothing is loaded)."""
+
+    class Meta:
+        model = "training.BaseModel"
+        django_get_or_create = ("hf_id",)
+
+    hf_id = factory.Sequence(lambda n: f"test-org/test-model-{n}")
+    display_name = factory.Sequence(lambda n: f"Test model {n}")
+    parameters_billions = Decimal("0.500000")
+    context_length = 32768
+    hidden_size = 896
+    num_layers = 24
+    intermediate_size = 4864
+
+
+class PresetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "training.HyperparameterPreset"
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"preset-{n}")
+    name = factory.Sequence(lambda n: f"Preset {n}")
+    rank = 8
+    alpha = 16
+    dropout = 0.05
+    learning_rate = 1e-4
+    epochs = 2
+    batch_size = 4
+    grad_accum = 1
+    warmup_ratio = 0.03
+    target_modules = factory.LazyFunction(lambda: ["q", "k", "v", "o"])
+
+
+class GpuTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "training.GpuType"
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"GPU-{n}")
+    name = factory.Sequence(lambda n: f"Test GPU {n}")
+    memory_gb = 80
+    peak_tflops_bf16 = 989
+    price_per_hour = Decimal("4.20")
+
+
+def _job_hyperparameters() -> dict:
+    return {
+        "rank": 8,
+        "alpha": 16,
+        "dropout": 0.05,
+        "learning_rate": 1e-4,
+        "epochs": 2,
+        "batch_size": 4,
+        "grad_accum": 1,
+        "warmup_ratio": 0.03,
+        "target_modules": ["q", "k", "v", "o"],
+        "max_seq_length": 2048,
+        "seed": 42,
+    }
+
+
+class TrainingJobFactory(factory.django.DjangoModelFactory):
+    """A queued local job on a ready dataset of its owner (no task is enqueued: rows only)."""
+
+    class Meta:
+        model = "training.TrainingJob"
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Job {n}")
+    dataset = factory.SubFactory(DatasetFactory, owner=factory.SelfAttribute("..owner"))
+    base_model = factory.SubFactory(BaseModelFactory)
+    gpu_type = factory.SubFactory(GpuTypeFactory)
+    gpu_count = 1
+    hyperparameters = factory.LazyFunction(_job_hyperparameters)
+    status = "queued"
+
+
+def _artifact_files(artifact) -> list:
+    prefix = f"users/{artifact.owner.pk}/models/{artifact.job.pk}/"
+    names = (("adapter_model.safetensors", 4, "0"), ("adapter_config.json", 2, "1"))
+    return [{"name": name, "key": prefix + name, "size": size, "sha256": digit * 64} for name, size, digit in names]
+
+
+class ModelArtifactFactory(factory.django.DjangoModelFactory):
+    """The artifact of a completed job; its ``files`` point at keys that need not exist."""
+
+    class Meta:
+        model = "training.ModelArtifact"
+
+    job = factory.SubFactory(TrainingJobFactory, status="completed")
+    owner = factory.SelfAttribute("job.owner")
+    name = factory.SelfAttribute("job.name")
+    base_model = factory.SelfAttribute("job.base_model")
+    dataset = factory.SelfAttribute("job.dataset")
+    hyperparameters = factory.SelfAttribute("job.hyperparameters")
+    seed = 42
+    files = factory.LazyAttribute(_artifact_files)
+    quality = factory.LazyFunction(lambda: {"score": 4, "label": "good", "loss_reduction_percent": 42.0})
+    total_size = 6

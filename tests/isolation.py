@@ -20,6 +20,8 @@ from typing import Any
 
 from tests.factories import (
     ConversationFactory,
+    DatasetFactory,
+    DatasetValidationFactory,
     FailedGenerationFactory,
     GenerationBatchFactory,
     GenerationLogFactory,
@@ -106,6 +108,10 @@ def _export(owner):
     from training_files.models import Export
 
     return Export.objects.create(owner=owner, scope="all_approved", format="csv")
+
+
+def _reported_dataset(owner):
+    return DatasetValidationFactory(dataset=DatasetFactory(owner=owner)).dataset
 
 
 OBJECT_ROUTES: list[ObjectRoute] = [
@@ -214,6 +220,19 @@ OBJECT_ROUTES: list[ObjectRoute] = [
     ObjectRoute("export-detail", "api", "get", _export),
     ObjectRoute("export-download", "api", "get", _export, (400,)),  # queued → export_not_ready; others get 404
     ObjectRoute("training_files:export_download", "ui", "get", _export, (302,)),
+    # datasets
+    ObjectRoute("dataset-detail", "api", "get", lambda u: DatasetFactory(owner=u)),
+    ObjectRoute("dataset-detail", "api", "delete", lambda u: DatasetFactory(owner=u), (204,)),
+    ObjectRoute("dataset-confirm", "api", "post", lambda u: DatasetFactory(owner=u)),  # already past uploading
+    ObjectRoute("dataset-upload", "api", "post", lambda u: DatasetFactory(owner=u, status="uploading")),
+    ObjectRoute("dataset-validation-report", "api", "get", _reported_dataset),
+    ObjectRoute("dataset-revalidate", "api", "post", lambda u: DatasetFactory(owner=u), (202,), data={}),
+    ObjectRoute("dataset-download", "api", "get", lambda u: DatasetFactory(owner=u)),
+    ObjectRoute("datasets:detail", "ui", "get", _reported_dataset),
+    ObjectRoute("datasets:status", "ui", "get", lambda u: DatasetFactory(owner=u, status="validating")),
+    ObjectRoute("datasets:delete", "ui", "post", lambda u: DatasetFactory(owner=u), (302,)),
+    ObjectRoute("datasets:revalidate", "ui", "post", lambda u: DatasetFactory(owner=u), (302,)),
+    ObjectRoute("datasets:download", "ui", "get", lambda u: DatasetFactory(owner=u), (302,)),
 ]
 
 LIST_ROUTES: list[ListRoute] = [
@@ -232,12 +251,17 @@ LIST_ROUTES: list[ListRoute] = [
     ListRoute("training_files:list", "ui", lambda u: TrainingFileFactory(owner=u)),
     ListRoute("export-list", "api", _export),
     ListRoute("training_files:exports", "ui", _export),
+    ListRoute("dataset-list", "api", lambda u: DatasetFactory(owner=u)),
+    ListRoute("datasets:list", "ui", lambda u: DatasetFactory(owner=u)),
 ]
 
 # Routes with a path parameter that do not name an owned object, and why.
 EXEMPT: dict[str, str] = {
     "files:download": "the path carries a signed token for one storage key; tested in test_storage.py",
     "files:upload": "the path carries a signed token for one storage key; tested in test_storage.py",
+    "files:put": "the path carries a signed token for one storage key; tested in tests/training/test_remote.py",
+    "training-job-callback": "authenticated by the job's HMAC signature, not a user; "
+    "tested in tests/training/test_remote.py",
     "admin:*": "the Django admin is staff-only and deliberately unscoped (SPEC §2)",
     "django.views.static.serve": "static files in DEBUG",
     "review-queue-detail": "reviewer-only queue across owners (SPEC §2); non-reviewers get 404; "
@@ -256,6 +280,13 @@ EXEMPT: dict[str, str] = {
     ),
 }
 
+EXEMPT.update(
+    dict.fromkeys(
+        ["base-model-detail", "preset-detail", "gpu-type-detail"],
+        "shared catalogue, the same for every user (SPEC §10.1)",
+    )
+)
+
 # List routes of shared, unowned data (nothing to isolate), and why.
 EXEMPT_LISTS: dict[str, str] = dict.fromkeys(
     [
@@ -268,7 +299,55 @@ EXEMPT_LISTS: dict[str, str] = dict.fromkeys(
     ],
     "shared scaffolding, the same for every user (SPEC §3)",
 )
+EXEMPT_LISTS.update(
+    dict.fromkeys(
+        ["base-model-list", "preset-list", "gpu-type-list"],
+        "shared catalogue, the same for every user (SPEC §10.1)",
+    )
+)
 EXEMPT_LISTS["review-queue-list"] = (
     "reviewer-only queue across owners (SPEC §2); non-reviewers get 403 not_a_reviewer; "
     "tested in tests/conversations/test_review_api.py"
 )
+
+
+# --- training: jobs and trained models (helper CORE) ---------------------------------------
+from tests.factories import ModelArtifactFactory, TrainingJobFactory  # noqa: E402
+
+OBJECT_ROUTES += [
+    ObjectRoute("training-job-detail", "api", "get", lambda u: TrainingJobFactory(owner=u)),
+    ObjectRoute("training-job-metrics", "api", "get", lambda u: TrainingJobFactory(owner=u)),
+    ObjectRoute("training-job-events", "api", "get", lambda u: TrainingJobFactory(owner=u)),
+    ObjectRoute("training-job-cancel", "api", "post", lambda u: TrainingJobFactory(owner=u)),  # queued → cancelled
+    ObjectRoute("model-detail", "api", "get", lambda u: ModelArtifactFactory(job__owner=u)),
+    ObjectRoute("model-download", "api", "post", lambda u: ModelArtifactFactory(job__owner=u)),
+]
+LIST_ROUTES += [
+    ListRoute("training-job-list", "api", lambda u: TrainingJobFactory(owner=u)),
+    ListRoute("model-list", "api", lambda u: ModelArtifactFactory(job__owner=u)),
+]
+
+
+# --- training: web pages (helper UI) ---------------------------------------------------------
+def _artifact_file_kwargs(artifact):
+    return {"pk": artifact.pk, "name": "adapter_config.json"}
+
+
+OBJECT_ROUTES += [
+    ObjectRoute("training:job_detail", "ui", "get", lambda u: TrainingJobFactory(owner=u)),
+    ObjectRoute("training:job_live", "ui", "get", lambda u: TrainingJobFactory(owner=u, status="running")),
+    ObjectRoute("training:job_cancel", "ui", "post", lambda u: TrainingJobFactory(owner=u), (302,)),
+    ObjectRoute("training:model_detail", "ui", "get", lambda u: ModelArtifactFactory(job__owner=u)),
+    ObjectRoute(
+        "training:model_file_download",
+        "ui",
+        "get",
+        lambda u: ModelArtifactFactory(job__owner=u),
+        (302,),
+        url_kwargs=_artifact_file_kwargs,
+    ),
+]
+LIST_ROUTES += [
+    ListRoute("training:job_list", "ui", lambda u: TrainingJobFactory(owner=u)),
+    ListRoute("training:model_list", "ui", lambda u: ModelArtifactFactory(job__owner=u)),
+]

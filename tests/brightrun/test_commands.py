@@ -32,3 +32,16 @@ def test_storage_setup_creates_bucket(s3_storage, capsys, settings):
     assert "created the storage bucket" in capsys.readouterr().out
     call_command("storage_setup")
     assert "storage ok" in capsys.readouterr().out
+
+
+def test_storage_setup_allows_browser_uploads_from_the_site(s3_storage, capsys, settings):
+    """The upload page posts files straight to the bucket, so the bucket must allow the site's origin."""
+    from brightrun.storage import file_storage
+
+    settings.SITE_URL = "https://brightrun.example"
+    call_command("storage_setup")
+    assert "CORS" in capsys.readouterr().out
+    storage = file_storage()
+    rules = storage.connection.meta.client.get_bucket_cors(Bucket=storage.bucket_name)["CORSRules"]
+    assert rules[0]["AllowedOrigins"] == ["https://brightrun.example"]
+    assert "POST" in rules[0]["AllowedMethods"]

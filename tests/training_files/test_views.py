@@ -91,7 +91,7 @@ def test_list_and_detail_render_with_flat_queries(
         response = client.get(_detail(training_file))
     assert response.status_code == 200
     body = response.content.decode()
-    assert "available once datasets land (issue 6)" in body
+    assert reverse("datasets:import") in body and "Import as dataset" in body
     assert _download(training_file, 1, "v4-json") in body
     assert "Human-reviewed" in body and 'class="bar"' in body
     assert len(response.context["members"]) == 3
