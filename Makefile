@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8000
 
-.PHONY: run test venv lint schema clean-var
+.PHONY: run demo test venv lint schema clean-var
 
 venv: $(STAMP)
 
@@ -20,6 +20,11 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-ml.txt
 ## web + worker + beat together. Ctrl-C stops all of them.
 run: venv
 	@bash scripts/run.sh
+
+## `make run` plus the demo workspace (manage.py load_demo): hand-written conversations in every review state,
+## a training file, a dataset and a finished tiny-model training job. No Anthropic key needed; idempotent.
+demo: venv
+	@DEMO=1 bash scripts/run.sh
 
 ## Set everything up (PostgreSQL, Redis, S3 server, Chromium) and run the whole suite.
 test: venv

@@ -63,6 +63,7 @@ def main() -> None:
     from django.contrib.auth import get_user_model
     from django.core.files.base import ContentFile
     from django.core.management import call_command
+    from training_throughput import conversation
 
     from brightrun.storage import file_storage
     from datasets.services import dataset_confirm, dataset_create, dataset_validate
@@ -70,7 +71,6 @@ def main() -> None:
     from training.services import catalogue_seed, training_job_create
     from training.services.catalogue import TINY_TEST_MODEL_HF_ID
     from training.services.local import training_job_run_local
-    from training_throughput import conversation
 
     torch.set_num_threads(2)
     call_command("migrate", verbosity=0)

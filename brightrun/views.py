@@ -10,24 +10,36 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from brightrun import services
+from brightrun.dashboard import dashboard_pipeline, dashboard_running, dashboard_spend
 from brightrun.errors import ApplicationError
 from brightrun.forms import ApiTokenForm
 from brightrun.health import health_report
-from brightrun.htmx import render_page
-from brightrun.models import ApiToken, CostRecord, Notification
+from brightrun.htmx import is_htmx, render_page
+from brightrun.models import ApiToken, Notification
 from brightrun.ownership import get_owned_or_404
 
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
+    """The pipeline at a glance, this week's spend, running work and recent notifications.
+
+    For HTMX (the running-work block polls while something runs) only the running work is read; once nothing
+    runs any more, ``HX-Refresh`` reloads the page so the stage counts catch up.
+    """
     user = request.user
-    notifications = Notification.objects.for_user(user)
-    context = {
-        "recent_notifications": notifications[:5],
-        "unread_count": notifications.unread().count(),
-        "cost_records": CostRecord.objects.for_user(user)[:5],
+    context = dashboard_running(user)
+    if is_htmx(request):
+        response = render_page(request, "brightrun/dashboard.html", "brightrun/_running_work.html", context)
+        if not context["anything_running"]:
+            response["HX-Refresh"] = "true"
+        response["Cache-Control"] = "no-store"
+        return response
+    context |= {
+        "pipeline": dashboard_pipeline(user),
+        "spend": dashboard_spend(user),
+        "recent_notifications": Notification.objects.for_user(user)[:5],
     }
-    return render(request, "brightrun/dashboard.html", context)
+    return render_page(request, "brightrun/dashboard.html", "brightrun/_running_work.html", context)
 
 
 @require_GET

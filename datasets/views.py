@@ -71,8 +71,11 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
         "pk", "name", "file_name", "status", "source", "format", "requested_format", "example_count",
         "trainable_pairs", "error_count", "warning_count", "size", "declared_size", "created_at",
     )  # fmt: skip
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
     context = {
-        "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+        "page": page,
+        "live": any(d.status in POLLING for d in page.object_list),  # the rows refresh themselves (HTMX)
         "status": status,
         "q": q,
         "statuses": [choice for choice in Status.choices if choice[0] != Status.DELETED],

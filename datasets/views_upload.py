@@ -33,6 +33,17 @@ FORMATS = [
     (Dataset.Format.TURNS, 'Legacy turns ({"conversation_id", "turns"})'),
 ]
 _PLACEHOLDER = uuid.UUID(int=0)
+#: Refusals that belong to one field of the form (shown beside it rather than above the form).
+FIELD_ERRORS = {
+    "invalid_name": "name",
+    "file_missing": "file",
+    "empty_file": "file",
+    "invalid_file_name": "file",
+    "invalid_file_size": "file",
+    "file_too_large": "file",
+    "invalid_format": "format",
+    "invalid_context_tokens": "context_tokens",
+}
 
 
 def _api_urls() -> dict[str, str]:
@@ -47,9 +58,16 @@ def _api_urls() -> dict[str, str]:
     return {name: url.replace(str(_PLACEHOLDER), "{id}") for name, url in urls.items()}
 
 
-def _form(request: HttpRequest, values: dict[str, Any] | None = None, *, status: int = 200) -> HttpResponse:
+def _form(
+    request: HttpRequest,
+    values: dict[str, Any] | None = None,
+    *,
+    errors: dict[str, ApplicationError] | None = None,
+    status: int = 200,
+) -> HttpResponse:
     context = {
         "values": values or {"format": Dataset.Format.AUTO},
+        "errors": errors or {},
         "formats": FORMATS,
         "max_bytes": settings.DATASET_MAX_BYTES,
         "urls": _api_urls(),
@@ -58,8 +76,12 @@ def _form(request: HttpRequest, values: dict[str, Any] | None = None, *, status:
 
 
 def _refuse(request: HttpRequest, exc: ApplicationError, values: dict[str, Any] | None = None) -> HttpResponse:
-    messages.error(request, f"{exc.message} ({exc.code})")
-    return _form(request, values, status=400)
+    """The form again (400) with what was typed and the reason beside its field (above the form if no field)."""
+    field = FIELD_ERRORS.get(exc.code)
+    if field is None:
+        messages.error(request, f"{exc.message} ({exc.code})")
+        return _form(request, values, status=400)
+    return _form(request, values, errors={field: exc}, status=400)
 
 
 def _content_length(request: HttpRequest) -> int:

@@ -20,6 +20,17 @@ if [ -z "${BRIGHTRUN_CHROMIUM:-}" ] && [ "$(id -u)" = "0" ] && command -v apt-ge
     || echo "Chromium: install failed; browser tests will be skipped with that reason"
 fi
 
+# axe-core for the accessibility tests (tests/browser/test_accessibility.py), installed once into var/node/.
+if [ ! -f var/node/node_modules/axe-core/axe.min.js ]; then
+  if command -v npm >/dev/null; then
+    echo "axe-core: installing into var/node/ with npm"
+    npm install --no-save --silent --prefix var/node axe-core@4 >/dev/null \
+      || echo "axe-core: npm install failed; the accessibility tests will be skipped with that reason"
+  else
+    echo "axe-core: npm is not installed; the accessibility tests will be skipped with that reason"
+  fi
+fi
+
 # shellcheck source=scripts/ensure_postgres.sh
 source scripts/ensure_postgres.sh
 trap brightrun_stop_postgres EXIT

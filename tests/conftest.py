@@ -7,7 +7,7 @@ import os
 import socket
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -31,6 +31,11 @@ def other_user(db):
 def reviewer(db):
     user = UserFactory(username="reviewer")
     group, _ = Group.objects.get_or_create(name="Reviewers")
+    # The migration gives the group its permission, but a transactional test's flush empties the table that
+    # links them: grant it again so the fixture does not depend on which tests ran before.
+    group.permissions.add(
+        Permission.objects.get(codename="review_conversation", content_type__app_label="conversations")
+    )
     user.groups.add(group)
     return user
 

@@ -51,8 +51,11 @@ def job_list(request: HttpRequest) -> HttpResponse:
     else:
         status = ""
     rows = rows.order_by("-created_at").defer("hyperparameters", "estimate", "latest_metrics", "dataset__statistics")
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
     context = {
-        "page": Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+        "page": page,
+        "live": any(job.status in TrainingJob.ACTIVE for job in page.object_list),  # rows refresh themselves
         "status": status,
         "statuses": Status.choices,
         "filtered": bool(status),

@@ -137,6 +137,7 @@ def add_from_selection(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def training_file_list(request: HttpRequest) -> HttpResponse:
+    """The user's files; while a version on the page builds, the rows refresh themselves (HTMX)."""
     latest = TrainingFileVersion.objects.filter(training_file=OuterRef("pk")).order_by("-number")
     rows = (
         TrainingFile.objects.for_user(request.user)
@@ -149,7 +150,9 @@ def training_file_list(request: HttpRequest) -> HttpResponse:
         .order_by("-updated_at")
     )
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "training_files/list.html", {"page": page})
+    page.object_list = list(page.object_list)
+    live = any(f.latest_status == TrainingFileVersion.Status.BUILDING for f in page.object_list)
+    return render_page(request, "training_files/list.html", "training_files/_rows.html", {"page": page, "live": live})
 
 
 def _distribution(raw: dict[str, dict[str, int]]) -> list[dict[str, Any]]:

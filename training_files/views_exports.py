@@ -10,11 +10,12 @@ import uuid
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import path
 from django.views.decorators.http import require_GET, require_POST
 
 from brightrun.errors import ApplicationError
+from brightrun.htmx import render_page
 from brightrun.ownership import get_owned_or_404
 from training_files import services
 from training_files.models import Export
@@ -24,14 +25,18 @@ LIST_LIMIT = 200
 
 @require_GET
 def export_list(request: HttpRequest) -> HttpResponse:
-    """The user's exports, newest first, with a form to start one."""
-    exports = Export.objects.for_user(request.user).defer("conversation_ids").order_by("-created_at")[:LIST_LIMIT]
+    """The user's exports, newest first, with a form to start one; rows refresh themselves while one renders."""
+    exports = list(Export.objects.for_user(request.user).defer("conversation_ids").order_by("-created_at")[:LIST_LIMIT])
     context = {
         "exports": exports,
+        "live": any(e.status in (Export.Status.QUEUED, Export.Status.RUNNING) for e in exports),
         "formats": Export.Format.choices,
-        "option_names": services.exports.OPTION_NAMES,
+        "options": [
+            (name, name.removeprefix("include_").replace("_", " ").capitalize())
+            for name in services.exports.OPTION_NAMES
+        ],
     }
-    return render(request, "training_files/exports.html", context)
+    return render_page(request, "training_files/exports.html", "training_files/_export_rows.html", context)
 
 
 @require_POST

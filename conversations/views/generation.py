@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from brightrun.errors import ApplicationError
+from brightrun.htmx import render_page
 from brightrun.ownership import get_owned_or_404
 from conversations.forms import BulkGenerationForm, SingleGenerationForm
 from conversations.models import BatchItem, FailedGeneration, GenerationBatch, GenerationLog
@@ -124,8 +125,12 @@ def generate_estimate(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def batch_list(request: HttpRequest) -> HttpResponse:
+    """The user's batches; while one on the page is queued or running, the rows refresh themselves (HTMX)."""
     page = Paginator(GenerationBatch.objects.for_user(request.user), 25).get_page(request.GET.get("page"))
-    return render(request, "conversations/batch_list.html", {"page": page})
+    page.object_list = list(page.object_list)
+    live = any(b.status in (GenerationBatch.Status.QUEUED, GenerationBatch.Status.RUNNING) for b in page.object_list)
+    context = {"page": page, "live": live}
+    return render_page(request, "conversations/batch_list.html", "conversations/_batch_rows.html", context)
 
 
 def _batch_context(request: HttpRequest, batch: GenerationBatch) -> dict:

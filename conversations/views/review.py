@@ -25,7 +25,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from brightrun.errors import ApplicationError
-from brightrun.htmx import render_page
+from brightrun.htmx import is_htmx, render_page
 from brightrun.ownership import get_owned_or_404
 from conversations.models import Conversation, EmotionalArc, Persona, ReviewAction, Tier, TrainingTopic, Turn
 
@@ -33,6 +33,12 @@ PAGE_SIZE = 25
 BULK_LIMIT = 500
 REVIEW_ACTIONS = ("approve", "reject", "needs_revision")
 REVIEWED = (Conversation.Status.APPROVED, Conversation.Status.REJECTED, Conversation.Status.NEEDS_REVISION)
+#: Review refusals that belong to one field of the review form (shown beside it).
+REVIEW_FIELD_ERRORS = {
+    "invalid_score": "reviewer_score",
+    "reason_required": "reason_codes",
+    "invalid_reason": "reason_codes",
+}
 
 
 def _is_reviewer(user) -> bool:
@@ -77,12 +83,14 @@ def _report(request: HttpRequest, call, success: str) -> None:
 def _scaffolding_choices() -> dict[str, list[tuple[str, str]]]:
     """Persona, arc and topic choices in one query (a UNION), to keep the list page's query count flat."""
     columns = ("kind", "key", "name")
+    # Each side drops its model's default ordering: SQLite refuses ORDER BY inside a compound statement.
     rows = (
         Persona.objects.annotate(kind=Value("persona"))
+        .order_by()
         .values_list(*columns)
         .union(
-            EmotionalArc.objects.annotate(kind=Value("arc")).values_list(*columns),
-            TrainingTopic.objects.annotate(kind=Value("topic")).values_list(*columns),
+            EmotionalArc.objects.annotate(kind=Value("arc")).order_by().values_list(*columns),
+            TrainingTopic.objects.annotate(kind=Value("topic")).order_by().values_list(*columns),
             all=True,
         )
     )
@@ -149,6 +157,9 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
         "form": form,
         "page": page,
         "filtered": form.is_bound and any(v for k, v in request.GET.items() if k != "page"),
+        # The filters past search and status stay folded unless one is set (or wrong).
+        "more_filters": any(request.GET.get(name) for name in form.fields if name not in ("q", "status"))
+        or any(name not in ("q", "status") for name in form.errors),
         "is_reviewer": reviewer,
         "reject_reasons": _reject_reasons() if reviewer else [],
     }
@@ -261,13 +272,23 @@ def _duplicate_columns(conversation: Conversation, turns: list[Turn]) -> list[di
 
 @require_GET
 def conversation_detail(request: HttpRequest, pk) -> HttpResponse:
+    from conversations.services.regenerate import regeneration_in_progress
+
     conversation = get_owned_or_404(Conversation, request.user, pk=pk)
+    regenerating = regeneration_in_progress(conversation)
+    if is_htmx(request) and request.GET.get("poll") == "regeneration":
+        # The note polled every 2 s while a regeneration runs: nothing to swap; once it ends, reload the page.
+        response = HttpResponse(status=204)
+        if not regenerating:
+            response["HX-Refresh"] = "true"
+        response["Cache-Control"] = "no-store"
+        return response
     conversation = Conversation.objects.with_scaffolding().get(pk=conversation.pk)
     return render_page(
         request,
         "conversations/conversation_detail.html",
         "conversations/_conversation_body.html",
-        {**_detail_context(conversation), "owner_view": True},
+        {**_detail_context(conversation), "owner_view": True, "regenerating": regenerating},
     )
 
 
@@ -300,29 +321,56 @@ def _reviewer_score(request: HttpRequest) -> float | None:
         raise ApplicationError("The reviewer score must be a number from 1 to 5.", code="invalid_score") from None
 
 
-def _review(request: HttpRequest, conversation: Conversation, action: str) -> None:
+def _review(request: HttpRequest, conversation: Conversation, action: str) -> ApplicationError | None:
+    """Record a decision; a broken rule becomes an error message and is returned (``None`` when recorded)."""
     from conversations.services.review import conversation_review
 
-    _report(
-        request,
-        lambda: conversation_review(
+    try:
+        conversation_review(
             conversation=conversation,
             actor=request.user,
             action=action,
             reason_codes=_reason_codes(request),
             comment=request.POST.get("comment", ""),
             reviewer_score=_reviewer_score(request),
-        ),
-        f"{conversation.title}: {action.replace('_', ' ')} recorded.",
-    )
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return exc
+    messages.success(request, f"{conversation.title}: {action.replace('_', ' ')} recorded.")
+    return None
 
 
 @require_POST
 def review_action(request: HttpRequest, pk) -> HttpResponse:
-    """A reviewer's decision on any conversation in their scope; the service enforces the rules."""
+    """A reviewer's decision on any conversation in their scope; the service enforces the rules.
+
+    A refusal that belongs to one field (score, reason) comes back as the conversation's review page (400) with
+    the input kept and the message beside that field; any other outcome goes back to ``next`` with a message.
+    """
     conversation = _in_review_scope(request, pk)
-    _review(request, conversation, request.POST.get("action", ""))
-    return HttpResponseRedirect(_next_url(request, reverse("conversations:review_queue")))
+    action = request.POST.get("action", "")
+    back = _next_url(request, reverse("conversations:review_queue"))
+    error = _review(request, conversation, action)
+    field = REVIEW_FIELD_ERRORS.get(error.code) if error is not None else None
+    if field is None or not _is_reviewer(request.user):
+        return HttpResponseRedirect(back)
+    context = {
+        **_detail_context(Conversation.objects.with_scaffolding().select_related("owner").get(pk=conversation.pk)),
+        "owner_view": False,
+        "reject_reasons": _reject_reasons(),
+        "review_next": back,
+        "review_errors": {field: error.message},
+        "review_values": {
+            "action": action,
+            "reviewer_score": request.POST.get("reviewer_score", ""),
+            "reason_codes": _reason_codes(request),
+            "comment": request.POST.get("comment", ""),
+        },
+    }
+    return render_page(
+        request, "conversations/review_detail.html", "conversations/_conversation_body.html", context, status=400
+    )
 
 
 @require_POST

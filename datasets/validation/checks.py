@@ -60,7 +60,10 @@ def json_type(value: Any) -> str:
 
 def preview(value: Any, limit: int = 40) -> str:
     """A short repr of a user value for messages (never the whole of a long string)."""
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested deeper than repr allows; an int past the digit limit
+        return json_type(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -105,6 +105,14 @@ class _Scan:
             add(issue)
 
     def _decode_error(self, lineno: int, line: bytes, exc: Exception) -> None:
+        if isinstance(exc, RecursionError):
+            # msgspec raises RecursionError (not DecodeError) on nesting deeper than the interpreter's limit.
+            self.log.add(
+                make_issue(
+                    lineno, "INVALID_JSON", "", "the line nests arrays or objects too deeply to be read as JSON."
+                )
+            )
+            return
         try:
             line.decode("utf-8")
         except UnicodeDecodeError as bad:
@@ -175,7 +183,7 @@ class _Scan:
                     continue
                 try:
                     obj = decode(line)
-                except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+                except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
                     self._decode_error(lineno, line, exc)
                     self.meta_allowed = False
                     continue

@@ -131,3 +131,23 @@ def test_logs_page_shows_statistics_for_a_range(owner_user, other_user, client, 
     assert "<strong>0</strong> calls" in empty
     bad = client.get("/generation/logs/", {"start": "soon"})
     assert bad.status_code == 400 and "is not a date" in bad.content.decode()
+
+
+def test_batch_list_refreshes_itself_only_while_a_batch_runs(owner_user, client):
+    client.force_login(owner_user)
+    empty = client.get("/generation/batches/").content.decode()
+    assert (
+        "No batches yet." in empty and 'href="/generate/bulk/"' in empty and "hx-trigger" not in empty.split("<main")[1]
+    )
+    running = GenerationBatchFactory(
+        owner=owner_user, name="Spring", status="running", total_items=4, succeeded_items=1
+    )
+    page = client.get("/generation/batches/").content.decode()
+    assert 'hx-get="/generation/batches/" hx-trigger="every 3s" hx-swap="outerHTML"' in page
+    assert 'aria-label="Progress of Spring"' in page and 'value="25.0"' in page
+    fragment = client.get("/generation/batches/", HTTP_HX_REQUEST="true")
+    assert "<html" not in fragment.content.decode() and "Spring" in fragment.content.decode()
+    assert "HX-Request" in fragment["Vary"]
+    running.status = "completed"
+    running.save(update_fields=["status"])
+    assert "hx-trigger" not in client.get("/generation/batches/", HTTP_HX_REQUEST="true").content.decode()

@@ -476,3 +476,28 @@ def test_navigation_shows_review_only_to_reviewers(owner_user, reviewer, web_cli
     assert QUEUE not in web_client_for(owner_user).get(LIST).content.decode().split("</nav>")[0]
     reviewer_nav = web_client_for(reviewer).get(LIST).content.decode().split("</nav>")[0]
     assert QUEUE in reviewer_nav and reverse("conversations:quality") in reviewer_nav
+
+
+def test_a_refused_review_keeps_the_input_and_shows_the_error_beside_the_field(owner_user, reviewer, web_client_for):
+    conversation = _with_turns(owner_user)
+    action = reverse("conversations:review_action", args=[conversation.pk])
+    client = web_client_for(reviewer)
+    response = client.post(action, {"action": "reject", "comment": "Off tone.", "next": QUEUE + "?page=2"})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert f'id="reason-error-{conversation.pk}"' in body and "needs at least one reason code" in body
+    assert 'value="Off tone."' in body  # the comment survives
+    assert f'name="next" value="{QUEUE}?page=2"' in body  # and where to go after the next try
+    assert 'onsubmit="return confirm(' in body  # rejecting asks first
+    response = client.post(action, {"action": "approve", "reviewer_score": "9"})
+    body = response.content.decode()
+    assert response.status_code == 400 and f'id="score-error-{conversation.pk}"' in body and 'value="9"' in body
+    conversation.refresh_from_db()
+    assert conversation.status == "pending_review"
+
+
+def test_conversation_list_folds_the_rarer_filters(owner_user, web_client_for):
+    client = web_client_for(owner_user)
+    assert '<details class="more-filters">' in client.get(LIST).content.decode()
+    assert '<details class="more-filters" open>' in client.get(LIST, {"tier": "template"}).content.decode()
+    assert '<details class="more-filters">' in client.get(LIST, {"status": "approved"}).content.decode()

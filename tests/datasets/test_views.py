@@ -520,3 +520,34 @@ def test_anonymous_is_sent_to_login(owner_user, web_client_for):
         assert response.status_code == 302 and response.url.startswith(login), url
     dataset.refresh_from_db()
     assert dataset.status == "ready"
+
+
+def test_list_refreshes_itself_while_a_dataset_is_checked(owner_user, web_client_for):
+    checking = DatasetFactory(owner=owner_user, name="Checking", status="validating", statistics={})
+    client = web_client_for(owner_user)
+    page = client.get(LIST, {"q": "Check"}).content.decode()
+    assert 'hx-get="/datasets/?q=Check" hx-trigger="every 3s" hx-swap="outerHTML"' in page
+    assert 'aria-label="Validating Checking"' in page
+    assert 'class="htmx-indicator loading"' in page  # the filter form's loading state
+    Dataset.objects.filter(pk=checking.pk).update(status="ready")
+    fragment = client.get(LIST, {"q": "Check"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and "hx-trigger" not in fragment and "Checking" in fragment
+
+
+def test_upload_errors_are_shown_beside_their_field(local_storage, owner_user, web_client_for):
+    client = web_client_for(owner_user)
+    body = client.post(UPLOAD, {"name": "No file", "context_tokens": "4096"}).content.decode()
+    assert 'aria-invalid="true"' in body.split('id="id_file"')[1].split(">")[0]
+    assert '<p class="error" id="file-error">Choose a file to upload.' in body
+    assert 'value="No file"' in body and 'value="4096"' in body and 'href="#id_file"' in body
+    body = client.post(
+        UPLOAD, {"name": "Tiny", "file": SimpleUploadedFile("train.jsonl", chat_jsonl(12)), "context_tokens": "12"}
+    ).content.decode()
+    assert 'id="context-error"' in body and 'aria-describedby="context-error context-help"' in body
+
+
+def test_deleting_a_dataset_asks_first(owner_user, web_client_for):
+    dataset = DatasetFactory(owner=owner_user)
+    page = web_client_for(owner_user).get(_url("detail", dataset)).content.decode()
+    form = page.split(f'action="{_url("delete", dataset)}"')[1]
+    assert form.lstrip().startswith("onsubmit=\"return confirm('Delete this dataset?")

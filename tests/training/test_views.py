@@ -573,3 +573,21 @@ def test_navigation_links_the_training_pages(owner_user, web_client_for):
     body = web_client_for(owner_user).get(JOBS).content.decode()
     assert f'href="{JOBS}" aria-current="page">Training<' in body
     assert f'href="{MODELS}"' in body and f'href="{COSTS}"' in body
+
+
+def test_job_list_refreshes_itself_while_a_job_is_active(owner_user, web_client_for):
+    job = _running(owner_user, name="Voice run", progress=40.0)
+    client = web_client_for(owner_user)
+    page = client.get(JOBS).content.decode()
+    assert f'hx-get="{JOBS}" hx-trigger="every 3s" hx-swap="outerHTML"' in page
+    assert 'aria-label="Progress of Voice run"' in page
+    TrainingJob.objects.filter(pk=job.pk).update(status="completed")
+    fragment = client.get(JOBS, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and "hx-trigger" not in fragment
+
+
+def test_cancelling_a_job_asks_first(owner_user, web_client_for):
+    job = _running(owner_user)
+    page = web_client_for(owner_user).get(reverse("training:job_detail", kwargs={"pk": job.pk})).content.decode()
+    form = page.split(f'action="{reverse("training:job_cancel", kwargs={"pk": job.pk})}"')[1]
+    assert form.lstrip().startswith("onsubmit=\"return confirm('Cancel this training job?")

@@ -191,3 +191,45 @@ def test_anonymous_is_sent_to_login(web_client_for, built):
         assert response.status_code == 302 and reverse("login") in response.url
     response = client.post(CREATE, {"ids": ["x"], "tf_name": "n"})
     assert response.status_code == 302 and reverse("login") in response.url
+
+
+def test_list_refreshes_itself_while_a_version_builds(owner_user, web_client_for):
+    from tests.factories import TrainingFileFactory, TrainingFileVersionFactory
+
+    training_file = TrainingFileFactory(owner=owner_user, name="Voice")
+    version = TrainingFileVersionFactory(training_file=training_file, number=1, status="building")
+    client = web_client_for(owner_user)
+    page = client.get(LIST).content.decode()
+    assert f'hx-get="{LIST}" hx-trigger="every 3s"' in page and 'aria-label="Building v1 of Voice"' in page
+    fragment = client.get(LIST, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and "Voice" in fragment
+    TrainingFileVersion.objects.filter(pk=version.pk).update(status="ready")
+    assert "hx-trigger" not in client.get(LIST, HTTP_HX_REQUEST="true").content.decode()
+
+
+def test_exports_page_lists_history_and_refreshes_while_one_renders(owner_user, other_user, web_client_for):
+    from training_files.models import Export
+
+    exports = reverse("training_files:exports")
+    client = web_client_for(owner_user)
+    empty = client.get(exports).content.decode()
+    assert "No exports yet." in empty and "hx-trigger" not in empty.split("<main")[1]
+    assert '<label for="export-format">Format</label>' in empty and "Review history" in empty
+    running = Export.objects.create(owner=owner_user, scope="all_approved", format="csv", status="running")
+    Export.objects.create(owner=other_user, scope="all_approved", format="csv", status="running", error="theirs")
+    page = client.get(exports).content.decode()
+    assert f'hx-get="{exports}" hx-trigger="every 3s"' in page and f'id="export-{running.pk}"' in page
+    assert 'aria-label="Export running"' in page and "theirs" not in page
+    Export.objects.filter(pk=running.pk).update(status="completed", size=10, storage_key="k", filename="e.csv")
+    fragment = client.get(exports, HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and "hx-trigger" not in fragment
+    assert reverse("training_files:export_download", args=[running.pk]) in fragment
+
+
+def test_removing_members_asks_first(owner_user, web_client_for):
+    from tests.factories import TrainingFileFactory, TrainingFileMemberFactory
+
+    member = TrainingFileMemberFactory(training_file=TrainingFileFactory(owner=owner_user))
+    page = web_client_for(owner_user).get(_detail(member.training_file)).content.decode()
+    form = page.split(f'action="{reverse("training_files:members_remove", args=[member.training_file.pk])}"')[1]
+    assert form.lstrip().startswith("onsubmit=\"return confirm('Remove the selected conversations?")

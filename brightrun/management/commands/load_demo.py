@@ -66,11 +66,14 @@ class Command(BaseCommand):
         )
         created = ", ".join(f"{name} {n}" for name, n in sorted(report.created.items()) if n)
         write(f"  created by this run: {created}" if created else "  created by this run: nothing (already loaded)")
+        saved = settings.VAR_DIR / "demo-reviewer-login.txt"
         if report.reviewer_password:
             write(
                 self.style.SUCCESS(f"Reviewer login: username '{REVIEWER_USERNAME}', password ")
-                + f"'{report.reviewer_password}' (also in {settings.VAR_DIR / 'demo-reviewer-login.txt'})"
+                + f"'{report.reviewer_password}' (also in {saved})"
             )
+        else:
+            write(f"  reviewer '{REVIEWER_USERNAME}' exists (its login is in {saved})")
         pages = [
             ("conversations", reverse("conversations:conversation_list")),
             ("review queue", reverse("conversations:review_queue")),
@@ -82,4 +85,6 @@ class Command(BaseCommand):
         if artifact:
             pages.append(("model", reverse("training:model_detail", args=[artifact.pk])))
         pages.append(("costs", reverse("training:costs")))
-        write("  pages: " + "  ".join(f"{label} {site}{path}" for label, path in pages))
+        write("  pages:")
+        for label, path in pages:
+            write(f"    {label:<19} {site}{path}")
