@@ -109,6 +109,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+# Failed sign-ins per username in the window (five times as many per client address); see brightrun/ratelimit_login.py.
+LOGIN_MAX_FAILURES = env_int("LOGIN_MAX_FAILURES", 10, minimum=1)
+LOGIN_FAILURE_WINDOW_SECONDS = env_int("LOGIN_FAILURE_WINDOW_SECONDS", 900, minimum=1)
 # Four-eyes rule for reviews (SPEC §2): a reviewer may not approve their own conversation.
 ALLOW_SELF_REVIEW = env_bool("ALLOW_SELF_REVIEW", False)
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from brightrun import file_views, views
+from brightrun.ratelimit_login import RateLimitedLoginView
 from brightrun.rest.views import NotificationViewSet
 from conversations.api import generation as generation_api
 from conversations.api import review as review_api
@@ -56,7 +57,7 @@ file_patterns = (
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", RateLimitedLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("notifications/", include(notification_patterns)),
     path("account/", include(account_patterns)),

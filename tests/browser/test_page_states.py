@@ -73,7 +73,8 @@ def test_filtering_shows_a_loading_state_until_the_results_arrive(page):
     page.wait_for_function("() => document.querySelector('form.filters').classList.contains('htmx-request')")
     indicator = page.locator("form.filters .htmx-indicator")
     assert indicator.is_visible() and indicator.inner_text() == "Loading…"
-    assert float(page.locator("#results").evaluate("el => getComputedStyle(el).opacity")) < 1
+    # The results fade over a 0.2 s transition: wait for it rather than reading the first frame.
+    page.wait_for_function("() => parseFloat(getComputedStyle(document.querySelector('#results')).opacity) < 1")
     held[0].continue_()
     page.locator("#results", has_text="Broken set").wait_for()
     indicator.wait_for(state="hidden")
