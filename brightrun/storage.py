@@ -237,7 +237,7 @@ def open_stream(key: str) -> BinaryIO:
     return storage.open(key, "rb")
 
 
-class _RangeFile(io.RawIOBase):
+class BoundedStream(io.RawIOBase):
     """At most ``limit`` bytes of an open file (all of it when None); closes the file when closed."""
 
     def __init__(self, handle: BinaryIO, limit: int | None) -> None:
@@ -323,7 +323,7 @@ def open_range(key: str, start: int, end: int | None) -> BinaryIO:
     except BaseException:
         handle.close()
         raise
-    return _RangeFile(handle, None if end is None else end - start)
+    return BoundedStream(handle, None if end is None else end - start)
 
 
 def copy_object(*, source_key: str, target_key: str) -> int:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from brightrun.storage import BoundedStream
+
 #: ``open_range(start, end)`` → a binary stream of the bytes ``[start, end)`` of a file (``end`` None: to its end).
 OpenRange = Callable[[int, "int | None"], BinaryIO]
 
@@ -224,34 +226,6 @@ class RangeStream(io.RawIOBase):
             finally:
                 if self._tail is not None:
                     self._tail.close()
-        super().close()
-
-
-class BoundedStream(io.RawIOBase):
-    """At most ``limit`` bytes of ``raw`` (all of it when ``limit`` is None); closes ``raw`` when closed."""
-
-    def __init__(self, raw: BinaryIO, limit: int | None) -> None:
-        super().__init__()
-        self._raw = raw
-        self._left = limit
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        if self._left is not None:
-            if size is None or size < 0 or size > self._left:
-                size = self._left
-            if size == 0:
-                return b""
-        data = self._raw.read(size)
-        if self._left is not None:
-            self._left -= len(data)
-        return data
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
         super().close()
 
 
