@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from typing import Any, Protocol, TextIO, runtime_checkable
 
 logger = logging.getLogger(__name__)
@@ -73,14 +74,15 @@ def _clean(value: Any) -> Any:
     return value
 
 
-class MessageReporter:
+class MessageReporter(ABC):
     """Turns reporter calls into ``{"job_id", "type", ...}`` messages; subclasses decide where they go."""
 
     def __init__(self, job_id: str = ""):
         self.job_id = job_id
 
-    def send(self, message: dict[str, Any], *, terminal: bool = False) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def send(self, message: dict[str, Any], *, terminal: bool = False) -> None:
+        """Deliver one message (stdout line, signed callback, …); ``terminal`` marks the last one."""
 
     def _send(self, message_type: str, /, terminal: bool = False, **fields: Any) -> None:
         self.send(_clean({"job_id": self.job_id, "type": message_type, **fields}), terminal=terminal)
