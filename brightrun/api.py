@@ -13,6 +13,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from brightrun.errors import ApplicationError
+from brightrun.outages import (
+    DATABASE_UNAVAILABLE_CODE,
+    DATABASE_UNAVAILABLE_MESSAGE,
+    database_outage_record,
+    is_database_outage,
+)
 
 
 def _first_code(detail: Any, default: str) -> str:
@@ -31,8 +37,16 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     """Every API error as ``{"detail": str, "code": str, "errors"?: {...}}``.
 
     Field errors keep DRF's per-field structure under ``errors``; ``code`` is the stable
-    code clients switch on.
+    code clients switch on. A database that drops or refuses the connection is a 503
+    ``database_unavailable`` (logged at WARNING), not a 500.
     """
+    if is_database_outage(exc):
+        database_outage_record(exc, context.get("request"))
+        return Response(
+            {"detail": DATABASE_UNAVAILABLE_MESSAGE, "code": DATABASE_UNAVAILABLE_CODE},
+            status=503,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, ApplicationError):
         body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
         if exc.errors is not None:

@@ -60,6 +60,13 @@ SCHEDULES: list[Schedule] = [
         description="Re-enqueues datasets stuck in validating; expires uploads never confirmed (24 h).",
     ),
     Schedule(
+        "training file build sweeper",
+        "training_files.tasks.training_file_builds_sweep_task",
+        Every(60),
+        description="Re-enqueues training-file builds whose worker stopped heartbeating; fails them after "
+        "TRAINING_FILE_BUILD_MAX_ATTEMPTS (build_lost).",
+    ),
+    Schedule(
         "remote training poller",
         "training.tasks.training_jobs_poll_remote_task",
         Every(30),
@@ -69,7 +76,8 @@ SCHEDULES: list[Schedule] = [
         "training job reaper",
         "training.tasks.training_jobs_reap_local_task",
         Every(300),
-        description="Fails local training jobs with no sign of life for 30 minutes (worker_lost).",
+        description="Requeues local training jobs with no sign of life for TRAINING_STALE_SECONDS (30 min); "
+        "fails them with worker_lost after TRAINING_MAX_ATTEMPTS.",
     ),
     Schedule(
         "generation log cleanup",

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from botocore.config import Config as BotocoreConfig
 from django.core.exceptions import ImproperlyConfigured
 
 from brightrun.env import env_bool, env_choice, env_float, env_int, env_list, env_str
@@ -51,7 +52,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "brightrun.security_headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "brightrun.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -137,6 +140,11 @@ AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME", "us-east-1")
 AWS_S3_ADDRESSING_STYLE = env_choice("AWS_S3_ADDRESSING_STYLE", "auto", {"auto", "path", "virtual"})
 AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID") or None
 AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY") or None
+# An S3 outage fails a request in seconds: connect and read timeouts, and a bounded number of attempts (botocore's
+# "standard" retry mode: connection errors, throttling and 5xx, with backoff) instead of its minutes-long defaults.
+AWS_S3_CONNECT_TIMEOUT = env_float("AWS_S3_CONNECT_TIMEOUT", 5.0)
+AWS_S3_READ_TIMEOUT = env_float("AWS_S3_READ_TIMEOUT", 30.0)
+AWS_S3_MAX_ATTEMPTS = env_int("AWS_S3_MAX_ATTEMPTS", 3, minimum=1)
 
 _STATIC_STORAGE = {
     "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -152,8 +160,14 @@ if STORAGE_BACKEND == "s3":
             "region_name": AWS_S3_REGION_NAME,
             "access_key": AWS_ACCESS_KEY_ID,
             "secret_key": AWS_SECRET_ACCESS_KEY,
-            "signature_version": "s3v4",
-            "addressing_style": None if AWS_S3_ADDRESSING_STYLE == "auto" else AWS_S3_ADDRESSING_STYLE,
+            # With a client configuration django-storages ignores its own signature/addressing options.
+            "client_config": BotocoreConfig(
+                signature_version="s3v4",
+                s3={"addressing_style": None if AWS_S3_ADDRESSING_STYLE == "auto" else AWS_S3_ADDRESSING_STYLE},
+                connect_timeout=AWS_S3_CONNECT_TIMEOUT,
+                read_timeout=AWS_S3_READ_TIMEOUT,
+                retries={"mode": "standard", "max_attempts": AWS_S3_MAX_ATTEMPTS},
+            ),
             "default_acl": None,
             "querystring_auth": True,
             "querystring_expire": SIGNED_URL_TTL_SECONDS,
@@ -181,6 +195,13 @@ DATASET_VALIDATION_STUCK_MINUTES = env_int("DATASET_VALIDATION_STUCK_MINUTES", 1
 DATASET_VALIDATION_MAX_ATTEMPTS = env_int("DATASET_VALIDATION_MAX_ATTEMPTS", 3, minimum=1)
 # Files of soft-deleted datasets are removed from storage after this many days.
 DATASET_DELETED_RETENTION_DAYS = env_int("DATASET_DELETED_RETENTION_DAYS", 30, minimum=0)
+
+# --- Training files (SPEC §7) -----------------------------------------------------------
+# A building version whose worker has not refreshed its claim (heartbeat every third of this) for this long, or
+# that no worker took this long after it was enqueued, is re-enqueued by the sweeper; after
+# TRAINING_FILE_BUILD_MAX_ATTEMPTS started builds it fails with `build_lost`.
+TRAINING_FILE_BUILD_STALE_SECONDS = env_int("TRAINING_FILE_BUILD_STALE_SECONDS", 900, minimum=3)
+TRAINING_FILE_BUILD_MAX_ATTEMPTS = env_int("TRAINING_FILE_BUILD_MAX_ATTEMPTS", 3, minimum=1)
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_QUEUES = ("default", "generation", "validation", "training")
@@ -234,6 +255,10 @@ if _visibility is not None and _visibility <= TRAINING_TIME_LIMIT_SECONDS + 300:
         "CELERY_VISIBILITY_TIMEOUT must exceed TRAINING_TIME_LIMIT_SECONDS + 300, or a long training task would be "
         "delivered to a second worker while the first still runs."
     )
+# A preparing or running local job with no sign of life (stage, step, metric) for this long lost its worker: it is
+# restarted from the beginning while it has had fewer than TRAINING_MAX_ATTEMPTS runs, then fails (worker_lost).
+TRAINING_STALE_SECONDS = env_int("TRAINING_STALE_SECONDS", 30 * 60, minimum=3)
+TRAINING_MAX_ATTEMPTS = env_int("TRAINING_MAX_ATTEMPTS", 2, minimum=1)
 # Remote (RunPod-serverless style) backend.
 TRAINING_REMOTE_ENDPOINT = env_str("TRAINING_REMOTE_ENDPOINT")
 TRAINING_REMOTE_API_KEY = env_str("TRAINING_REMOTE_API_KEY")
@@ -281,11 +306,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["brightrun.rest.parsers.ContractJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": "brightrun.pagination.Pagination",
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "brightrun.filters.FilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -320,6 +345,10 @@ SPECTACULAR_SETTINGS = {
         "TrainingBackendEnum": "training.models.TrainingJob.Backend",
         "TrainingEventKindEnum": "training.models.TrainingEvent.Kind",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "brightrun.openapi.add_error_responses",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -337,6 +366,8 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+CSP_EXTRA_CONNECT_SRC = tuple(env_str("CSP_EXTRA_CONNECT_SRC", "").split())
 SESSION_COOKIE_AGE = int(timedelta(days=14).total_seconds())
 
 LOGGING = {

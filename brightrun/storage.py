@@ -14,17 +14,21 @@ under its owner's prefix ``users/<owner id>/``; a key outside it cannot be produ
 from __future__ import annotations
 
 import io
+import logging
 import os
 import posixpath
 import time
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from django.conf import settings
 from django.core import signing
 from django.core.files.storage import Storage, storages
@@ -33,6 +37,11 @@ from django.urls import reverse
 from brightrun.errors import ApplicationError
 
 _SALT = "brightrun.storage.signed-url"
+logger = logging.getLogger(__name__)
+
+STORAGE_UNAVAILABLE_MESSAGE = "File storage is unavailable right now, so nothing was changed. Try again in a moment."
+#: S3 error codes that mean "the service is failing", not "your request is wrong".
+_OUTAGE_CODES = frozenset({"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout"})
 
 
 def file_storage() -> Storage:
@@ -155,9 +164,13 @@ def download_url(*, owner_id: Any, key: str, ttl: int | None = None, filename: s
 
 
 def upload_instructions(
-    *, owner_id: Any, key: str, max_bytes: int | None = None, ttl: int | None = None
+    *, owner_id: Any, key: str, max_bytes: int | None = None, ttl: int | None = None, content_type: str | None = None
 ) -> UploadInstructions:
-    """Instructions for uploading exactly ``key`` directly to storage, at most ``max_bytes``."""
+    """Instructions for uploading exactly ``key`` directly to storage, at most ``max_bytes``.
+
+    ``content_type``: S3 stores the object with exactly this type (a field of the signed policy, so a client cannot
+    change it) — never one the browser guessed, such as ``text/html``.
+    """
     assert_owned_key(owner_id, key)
     expires_in = _ttl(ttl)
     limit = settings.UPLOAD_MAX_BYTES if max_bytes is None else int(max_bytes)
@@ -166,12 +179,12 @@ def upload_instructions(
     storage = file_storage()
     if is_s3(storage):
         client = _signing_client(storage)
+        fields = {"Content-Type": content_type} if content_type else None
+        conditions: list[Any] = [["content-length-range", 1, limit], {"key": key}]
+        if content_type:
+            conditions.append({"Content-Type": content_type})
         post = client.generate_presigned_post(
-            Bucket=storage.bucket_name,
-            Key=key,
-            Fields=None,
-            Conditions=[["content-length-range", 1, limit], {"key": key}],
-            ExpiresIn=expires_in,
+            Bucket=storage.bucket_name, Key=key, Fields=fields, Conditions=conditions, ExpiresIn=expires_in
         )
         return UploadInstructions("POST", post["url"], post["fields"], "file", limit, expires_in, key)
     token = signing.dumps({"op": "put", "k": key, "max": limit, "exp": int(time.time()) + expires_in}, salt=_SALT)
@@ -360,6 +373,37 @@ def verify_signed_token(token: str, *, op: str) -> SignedGrant:
     if int(data.get("exp", 0)) < time.time():
         raise ApplicationError("This link has expired.", code="link_expired", status_code=403)
     return SignedGrant(op=op, key=data["k"], name=data.get("n", ""), max_bytes=int(data.get("max", 0)))
+
+
+def is_storage_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` means object storage could not be reached or is failing.
+
+    Connection errors and timeouts (botocore ``ConnectionError``, ``HTTPClientError``: refused, reset, closed,
+    read timeout) and S3 answers that say the service itself failed (5xx, ``SlowDown``). A missing key, a
+    denied request or a bad argument is not an outage.
+    """
+    if isinstance(exc, (BotoConnectionError, HTTPClientError)):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return status >= 500 or exc.response.get("Error", {}).get("Code") in _OUTAGE_CODES
+    return False
+
+
+@contextmanager
+def storage_unavailable_errors(operation: str) -> Iterator[None]:
+    """Turn an object-storage outage inside the block into ``ApplicationError`` ``storage_unavailable`` (503).
+
+    For services that a person is waiting on (confirming an upload): they answer "try again" instead of a 500.
+    The outage is logged at WARNING with ``operation`` and the error class; other errors pass through unchanged.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if not is_storage_outage(exc):
+            raise
+        logger.warning("storage unavailable during %s: %s: %s", operation, type(exc).__name__, exc)
+        raise ApplicationError(STORAGE_UNAVAILABLE_MESSAGE, code="storage_unavailable", status_code=503) from exc
 
 
 def storage_check() -> None:

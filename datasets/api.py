@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from brightrun.api import OwnedModelViewSet
+from brightrun.filters import FilterSet
 from datasets import services
 from datasets.models import Dataset, DatasetValidation
 from datasets.services.lifecycle import CONTEXT_TOKENS_RANGE, PendingUpload
@@ -184,7 +185,7 @@ class DatasetDownloadSerializer(serializers.Serializer):
 # --- viewset ------------------------------------------------------------------------------
 
 
-class DatasetFilter(filters.FilterSet):
+class DatasetFilter(FilterSet):
     status = filters.MultipleChoiceFilter(choices=Dataset.Status.choices)
     source = filters.ChoiceFilter(choices=Dataset.Source.choices)
     q = filters.CharFilter(method="search", help_text="Search the name and the file name.")

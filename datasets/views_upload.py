@@ -114,6 +114,7 @@ def dataset_upload(request: HttpRequest) -> HttpResponse:
 @csrf_protect
 def _receive(request: HttpRequest) -> HttpResponse:
     from datasets.services import dataset_confirm, dataset_create, dataset_delete
+    from datasets.services.lifecycle import check_file_type
 
     values = {key: request.POST.get(key, "").strip() for key in ("name", "format", "context_tokens")}
     upload: UploadedFile | None = request.FILES.get("file")
@@ -122,6 +123,7 @@ def _receive(request: HttpRequest) -> HttpResponse:
             raise ApplicationError("Choose a file to upload.", code="file_missing")
         if not upload.size:
             raise ApplicationError("The file is empty.", code="empty_file")
+        check_file_type(upload.name or "", upload.content_type)
         pending = dataset_create(
             owner=request.user,
             name=values["name"],

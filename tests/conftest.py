@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -13,6 +12,7 @@ from rest_framework.test import APIClient
 
 from brightrun import services
 from tests.factories import UserFactory
+from tests.processes import free_port
 
 pytest_plugins = ["tests.claude_fixtures"]
 
@@ -67,11 +67,6 @@ def web_client_for(db):
     return make
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="session")
 def s3_server():
@@ -81,7 +76,7 @@ def s3_server():
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from brightrun.api import OwnedModelViewSet
 from brightrun.errors import ApplicationError
+from brightrun.filters import FilterSet
 from training.api_catalogue import TrainingEstimateRequestSerializer
 from training.models import MetricPoint, ModelArtifact, TrainingEvent, TrainingJob
 from training.services import preset_suggest
@@ -203,7 +204,7 @@ class CostSummarySerializer(serializers.Serializer):
 # --- viewsets -----------------------------------------------------------------------------
 
 
-class TrainingJobFilter(filters.FilterSet):
+class TrainingJobFilter(FilterSet):
     status = filters.MultipleChoiceFilter(choices=TrainingJob.Status.choices)
 
     class Meta:
@@ -289,7 +290,7 @@ class TrainingJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Owned
         return Response(TrainingJobSerializer(self.get_object()).data)
 
 
-class ModelArtifactFilter(filters.FilterSet):
+class ModelArtifactFilter(FilterSet):
     class Meta:
         model = ModelArtifact
         fields = ("dataset", "base_model", "job")

@@ -121,10 +121,11 @@ class TrainingJob(OwnedModel):
         LOCAL = "local"
         REMOTE = "remote"
 
+    # preparing/running → queued only when a local job's worker was lost and the job gets another attempt.
     TRANSITIONS = {
         Status.QUEUED: {Status.PREPARING, Status.FAILED, Status.CANCELLED},
-        Status.PREPARING: {Status.RUNNING, Status.FAILED, Status.CANCELLED},
-        Status.RUNNING: {Status.COMPLETED, Status.FAILED, Status.CANCELLED},
+        Status.PREPARING: {Status.RUNNING, Status.FAILED, Status.CANCELLED, Status.QUEUED},
+        Status.RUNNING: {Status.COMPLETED, Status.FAILED, Status.CANCELLED, Status.QUEUED},
         Status.COMPLETED: set(),
         Status.FAILED: set(),
         Status.CANCELLED: set(),
@@ -161,6 +162,9 @@ class TrainingJob(OwnedModel):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took the job.")
     heartbeat_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life (step or callback).")
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Local runs started (claims); a lost worker's job restarts up to TRAINING_MAX_ATTEMPTS."
+    )
     device = models.CharField(max_length=100, blank=True)
 
     objects = TrainingJobQuerySet.as_manager()
@@ -177,12 +181,14 @@ class TrainingJob(OwnedModel):
 
 
 class TrainingEvent(OwnedModel):
-    """Something that happened to a job: queued, started, epoch_end, checkpoint, completed, failed, cancelled."""
+    """Something that happened to a job: queued, started, restarted (worker lost), epoch_end, checkpoint, completed,
+    failed, cancelled."""
 
     class Kind(models.TextChoices):
         QUEUED = "queued"
         STARTED = "started"
         STAGE = "stage"
+        RESTARTED = "restarted"
         EPOCH_END = "epoch_end"
         CHECKPOINT = "checkpoint"
         COMPLETED = "completed"

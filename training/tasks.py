@@ -14,7 +14,6 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 
-from training.services.jobs import STALE_AFTER
 from training.services.local import (
     training_job_check_orphan,
     training_job_run_failed,
@@ -29,8 +28,9 @@ from training.services.remote import (
     training_jobs_poll_remote,
 )
 
-#: Re-checks of a job claimed by another delivery, one every ``STALE_AFTER``: enough to outlive the time limit.
-ORPHAN_CHECKS = int(settings.TRAINING_TIME_LIMIT_SECONDS // STALE_AFTER.total_seconds()) + 2
+#: Re-checks of a job claimed by another delivery, one every ``TRAINING_STALE_SECONDS``: enough to outlive the time
+#: limit.
+ORPHAN_CHECKS = int(settings.TRAINING_TIME_LIMIT_SECONDS // settings.TRAINING_STALE_SECONDS) + 2
 
 
 class TrainingRunTask(Task):
@@ -57,14 +57,15 @@ def training_job_run_task(self: Task, job_id: str) -> str | None:
 
     A delivery that cannot claim the job (a redelivery after a lost worker, a duplicate) never runs it: when
     another worker is still alive on it, the check is retried later; a job without a sign of life for
-    ``STALE_AFTER`` fails with ``worker_lost``. Called directly (tests, the shell) it only checks once.
+    ``TRAINING_STALE_SECONDS`` is restarted (``training_job_requeue_lost``), or fails with ``worker_lost`` after
+    ``TRAINING_MAX_ATTEMPTS``. Called directly (tests, the shell) it only checks once.
     """
     job = training_job_run_local(job_id=job_id)
     if job is not None:
         return job.status
     outcome = training_job_check_orphan(job_id=job_id)
     if outcome == "alive" and not self.request.called_directly and self.request.retries < ORPHAN_CHECKS:
-        raise self.retry(countdown=int(STALE_AFTER.total_seconds()), max_retries=ORPHAN_CHECKS)
+        raise self.retry(countdown=settings.TRAINING_STALE_SECONDS, max_retries=ORPHAN_CHECKS)
     return None
 
 
@@ -114,5 +115,5 @@ def training_jobs_poll_remote_task() -> dict[str, int]:
 
 @shared_task(name="training.tasks.training_jobs_reap_local_task", ignore_result=True)
 def training_jobs_reap_local_task() -> int:
-    """Every 5 minutes: fail local jobs whose worker vanished (``worker_lost``)."""
+    """Every 5 minutes: restart local jobs whose worker vanished; fail them after the last attempt (``worker_lost``)."""
     return training_jobs_reap_local()

@@ -81,7 +81,12 @@ class TrainingFileVersion(OwnedModel):
     scaffolding_distribution = models.JSONField(default=dict, blank=True)
     files = models.JSONField(default=dict, blank=True, help_text="{format: {key, filename, size, sha256}}")
     error = models.TextField(blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker started this build.")
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker took this build; refreshed by its heartbeat while it runs."
+    )
+    build_attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Builds started for this version (the sweeper gives up after the last allowed one)."
+    )
     built_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(OwnedModel.Meta):

@@ -11,7 +11,13 @@ from __future__ import annotations
 from celery import Task, shared_task
 
 from training_files.models import Export, TrainingFileVersion
-from training_files.services import export_fail, export_render, exports_expire, training_file_build
+from training_files.services import (
+    export_fail,
+    export_render,
+    exports_expire,
+    training_file_build,
+    training_file_builds_sweep,
+)
 
 
 @shared_task(
@@ -28,6 +34,13 @@ def training_file_build_task(version_id: str) -> str | None:
     if version is None or version.status != TrainingFileVersion.Status.BUILDING:
         return None
     return training_file_build(version=version).status
+
+
+@shared_task(name="training_files.tasks.training_file_builds_sweep_task", ignore_result=True)
+def training_file_builds_sweep_task() -> dict[str, int]:
+    """Every minute: re-enqueue builds whose worker was lost; fail those out of attempts (``build_lost``)."""
+    result = training_file_builds_sweep()
+    return {"requeued": result.requeued, "failed": result.failed}
 
 
 class _ExportRenderTask(Task):

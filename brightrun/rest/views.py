@@ -1,4 +1,3 @@
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins
 from rest_framework.decorators import action
@@ -7,11 +6,12 @@ from rest_framework.response import Response
 
 from brightrun import services
 from brightrun.api import OwnedModelViewSet
+from brightrun.filters import FilterSet
 from brightrun.models import Notification
 from brightrun.rest.serializers import MarkAllReadSerializer, NotificationSerializer, NotificationUpdateSerializer
 
 
-class NotificationFilter(filters.FilterSet):
+class NotificationFilter(FilterSet):
     class Meta:
         model = Notification
         fields = ("is_read", "type", "priority")

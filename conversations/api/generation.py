@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpResponse
 from django.utils import timezone
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -15,20 +16,23 @@ from rest_framework.response import Response
 
 from brightrun.api import OwnedModelViewSet
 from brightrun.errors import ApplicationError
+from brightrun.filters import FilterSet
 from brightrun.storage import download_url
 from conversations.api.generation_serializers import (
     BatchCreateSerializer,
     BatchItemSerializer,
     ConversationSerializer,
+    ConversationSummarySerializer,
     EstimateSerializer,
     FailedGenerationSerializer,
     GenerationBatchCreatedSerializer,
     GenerationBatchSerializer,
     GenerationLogSerializer,
     SignedUrlSerializer,
+    TurnSerializer,
 )
 from conversations.api.review import ConversationReviewMixin
-from conversations.models import BatchItem, Conversation, FailedGeneration, GenerationBatch, GenerationLog
+from conversations.models import BatchItem, Conversation, FailedGeneration, GenerationBatch, GenerationLog, Turn
 from conversations.services import batches
 from conversations.services.records import failure_report, generation_log_stats, json_dumps
 
@@ -111,7 +115,7 @@ class GenerationBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, O
         return self.get_paginated_response(BatchItemSerializer(page, many=True).data)
 
 
-class ConversationFilter(filters.FilterSet):
+class ConversationFilter(FilterSet):
     persona = filters.CharFilter(field_name="persona__key")
     emotional_arc = filters.CharFilter(field_name="emotional_arc__key")
     training_topic = filters.CharFilter(field_name="training_topic__key")
@@ -121,16 +125,64 @@ class ConversationFilter(filters.FilterSet):
         fields = ("status", "enrichment_status", "tier", "is_flagged")
 
 
+INCLUDE_PARAMETER = OpenApiParameter(
+    "include",
+    str,
+    enum=["turns"],
+    description="`turns`: every conversation of the page with its turns (a page then weighs about 6× more).",
+)
+
+
+@extend_schema_view(list=extend_schema(parameters=[INCLUDE_PARAMETER]))
 class ConversationViewSet(ConversationReviewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedModelViewSet):
-    """Conversations of the requesting user, with their turns."""
+    """Conversations of the requesting user. The detail has the turns; the list has them with ``?include=turns``."""
 
     queryset = Conversation.objects.all()
     serializer_class = ConversationSerializer
     filterset_class = ConversationFilter
     ordering_fields = ("created_at",)
 
+    def _list_with_turns(self) -> bool:
+        include = self.request.query_params.get("include")
+        if include not in (None, "turns"):
+            raise ApplicationError("include takes one value: turns.", code="invalid_include")
+        return include == "turns"
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        if self.action == "list" and not self._list_with_turns():
+            return ConversationSummarySerializer
+        return super().get_serializer_class()
+
     def refine_queryset(self, queryset):
-        return queryset.select_related("persona", "emotional_arc", "training_topic").prefetch_related("turns")
+        if self.action == "retrieve" or (self.action == "list" and self._list_with_turns()):
+            return conversation_read_queryset(queryset)
+        if self.action == "list":
+            return conversation_read_queryset(queryset, turns=False)
+        return queryset  # the actions (enrich, enriched) need the row only, not its turns
+
+
+#: Columns ``ConversationSerializer`` reads. Loading only these (and the scaffolding keys) leaves out the
+#: system prompt, MinHash signature, judge rationales and validation report, which the API never shows and
+#: which the ORM would decode for every row of a page (bench/RESULTS.md, "HTTP load").
+#: A serializer field that reads another column would load it row by row: tests/conversations/test_query_counts.py
+#: fails then.
+CONVERSATION_READ_FIELDS = (
+    *(name for name in ConversationSerializer.Meta.fields if name != "turns"),
+    "owner",
+    "persona__key",
+    "emotional_arc__key",
+    "training_topic__key",
+)
+TURN_READ_FIELDS = ("id", "conversation", *TurnSerializer.Meta.fields)
+
+
+def conversation_read_queryset(queryset: QuerySet[Conversation], *, turns: bool = True) -> QuerySet[Conversation]:
+    """``queryset`` (already scoped) with what ``ConversationSerializer`` needs in three queries, nothing more
+    (two without ``turns``, for the summary)."""
+    rows = queryset.select_related("persona", "emotional_arc", "training_topic").only(*CONVERSATION_READ_FIELDS)
+    if not turns:
+        return rows
+    return rows.prefetch_related(Prefetch("turns", queryset=Turn.objects.only(*TURN_READ_FIELDS)))
 
 
 class GenerationLogViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, OwnedModelViewSet):

@@ -183,6 +183,14 @@ class ConversationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ConversationSummarySerializer(ConversationSerializer):
+    """A conversation without its turns: the list's rows (``turn_count`` and ``exchange_count`` say how long)."""
+
+    class Meta(ConversationSerializer.Meta):
+        fields = tuple(name for name in ConversationSerializer.Meta.fields if name != "turns")
+        read_only_fields = fields
+
+
 class GenerationLogSerializer(serializers.ModelSerializer):
     class Meta:
         model = GenerationLog

@@ -279,7 +279,14 @@ class ConversationReviewMixin:
         return Response(ReviewActionSerializer(rows, many=True).data)
 
     @extend_schema(request=BulkReviewInputSerializer, responses={200: BulkResultSerializer(many=True)})
-    @action(detail=False, methods=["post"], url_path="bulk-review", url_name="bulk-review")
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="bulk-review",
+        url_name="bulk-review",
+        pagination_class=None,
+        filter_backends=[],
+    )
     def bulk_review(self, request: Request) -> Response:
         """Apply one review action to many conversations; each result says whether it applied and why not.
 

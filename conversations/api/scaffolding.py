@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from brightrun.errors import ApplicationError
+from brightrun.filters import FilterSet
 from conversations.api.scaffolding_serializers import (
     KEY_REGEX,
     CompatibilityQuerySerializer,
@@ -98,7 +99,7 @@ class _ScaffoldingViewSet(viewsets.ModelViewSet):
             ) from exc
 
 
-class PersonaFilter(filters.FilterSet):
+class PersonaFilter(FilterSet):
     class Meta:
         model = Persona
         fields = ("is_active",)
@@ -110,7 +111,7 @@ class PersonaViewSet(_ScaffoldingViewSet):
     filterset_class = PersonaFilter
 
 
-class EmotionalArcFilter(filters.FilterSet):
+class EmotionalArcFilter(FilterSet):
     class Meta:
         model = EmotionalArc
         fields = ("tier", "is_active")
@@ -122,7 +123,7 @@ class EmotionalArcViewSet(_ScaffoldingViewSet):
     filterset_class = EmotionalArcFilter
 
 
-class TrainingTopicFilter(filters.FilterSet):
+class TrainingTopicFilter(FilterSet):
     class Meta:
         model = TrainingTopic
         fields = ("category", "complexity", "requires_specialist", "is_active")
@@ -134,7 +135,7 @@ class TrainingTopicViewSet(_ScaffoldingViewSet):
     filterset_class = TrainingTopicFilter
 
 
-class PromptTemplateFilter(filters.FilterSet):
+class PromptTemplateFilter(FilterSet):
     emotional_arc = filters.CharFilter(field_name="emotional_arc__key", help_text="Arc key.")
 
     class Meta:

@@ -22,6 +22,7 @@ from brightrun.storage import (
     copy_object,
     download_url,
     owned_key,
+    storage_unavailable_errors,
     upload_instructions,
     uploaded_object_check,
 )
@@ -60,6 +61,42 @@ def _safe_file_name(file_name: Any) -> str:
     if not safe:
         raise ApplicationError("Give the file's name, e.g. train.jsonl.", code="invalid_file_name")
     return safe
+
+
+#: What a dataset file may be called and declared as (SPEC §9: JSON Lines). The content is what counts — the
+#: validator reads every byte and names binaries renamed ``.jsonl`` — but a file that says it is something else
+#: (``report.pdf``, ``image/png``) is refused before anything is stored.
+FILE_EXTENSIONS = (".jsonl", ".ndjson", ".json", ".txt")
+CONTENT_TYPES = frozenset(
+    {
+        "",
+        "application/octet-stream",
+        "application/json",
+        "application/jsonl",
+        "application/x-jsonlines",
+        "application/x-ndjson",
+        "application/ndjson",
+        "text/plain",
+        "text/jsonl",
+    }
+)
+#: The type every stored dataset object gets (S3 policy / local upload), whatever the browser declared.
+STORED_CONTENT_TYPE = "application/jsonl"
+
+
+def check_file_type(file_name: str, content_type: str | None = None) -> None:
+    """Refuse a dataset file by its name or declared type: ``unsupported_file_type``."""
+    if not file_name.lower().endswith(FILE_EXTENSIONS):
+        raise ApplicationError(
+            f"“{file_name}” is not a JSON Lines file; upload a {', '.join(FILE_EXTENSIONS)} file.",
+            code="unsupported_file_type",
+        )
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    if declared not in CONTENT_TYPES:
+        raise ApplicationError(
+            f"The file was sent as {declared}; a dataset is JSON Lines text (application/jsonl).",
+            code="unsupported_file_type",
+        )
 
 
 def _check_size(file_size: Any) -> int:
@@ -115,7 +152,11 @@ def upload_for(dataset: Dataset) -> PendingUpload:
     if dataset.status != Status.UPLOADING:
         raise ApplicationError(f"The dataset is {dataset.status}; its file was already received.", code="not_uploading")
     instructions = upload_instructions(
-        owner_id=dataset.owner_id, key=dataset.storage_key, max_bytes=settings.DATASET_MAX_BYTES, ttl=UPLOAD_URL_TTL
+        owner_id=dataset.owner_id,
+        key=dataset.storage_key,
+        max_bytes=settings.DATASET_MAX_BYTES,
+        ttl=UPLOAD_URL_TTL,
+        content_type=STORED_CONTENT_TYPE,
     )
     return PendingUpload(dataset, instructions, timezone.now() + timedelta(seconds=UPLOAD_URL_TTL))
 
@@ -136,11 +177,12 @@ def dataset_create(
 
     The size limit (``DATASET_MAX_BYTES``) is enforced here, before anything is stored, and again by the
     storage policy (S3 ``content-length-range`` / the signed local upload). Codes: ``invalid_name``,
-    ``invalid_file_name``, ``invalid_file_size``, ``file_too_large``, ``invalid_format``,
-    ``invalid_context_tokens``.
+    ``invalid_file_name``, ``unsupported_file_type`` (not ``.jsonl``/``.ndjson``/``.json``/``.txt``),
+    ``invalid_file_size``, ``file_too_large``, ``invalid_format``, ``invalid_context_tokens``.
     """
     name = _clean_name(name)
     safe_name = _safe_file_name(file_name)
+    check_file_type(safe_name)
     size = _check_size(file_size)
     requested = _check_format(format)
     context = _check_context(context_tokens)
@@ -168,7 +210,8 @@ def dataset_confirm(*, dataset: Dataset, actor: Any) -> Dataset:
 
     A dataset already past ``uploading`` is returned unchanged, so a repeated confirm enqueues nothing. The row
     is locked, so two concurrent confirms enqueue once. Codes: ``upload_missing``, ``file_too_large`` (the
-    object is deleted), ``empty_file``, ``dataset_deleted``.
+    object is deleted), ``empty_file``, ``dataset_deleted``, ``storage_unavailable`` (503: storage could not be
+    reached; the dataset stays ``uploading`` and a later confirm goes on).
     """
     _check_actor(dataset, actor)
     locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
@@ -176,7 +219,10 @@ def dataset_confirm(*, dataset: Dataset, actor: Any) -> Dataset:
         raise ApplicationError("This dataset was deleted.", code="dataset_deleted")
     if locked.status != Status.UPLOADING:
         return locked
-    size = uploaded_object_check(owner_id=locked.owner_id, key=locked.storage_key, max_bytes=settings.DATASET_MAX_BYTES)
+    with storage_unavailable_errors("dataset confirm"):
+        size = uploaded_object_check(
+            owner_id=locked.owner_id, key=locked.storage_key, max_bytes=settings.DATASET_MAX_BYTES
+        )
     now = timezone.now()
     Dataset.objects.filter(pk=locked.pk, status=Status.UPLOADING).update(
         status=Status.VALIDATING, size=size, confirmed_at=now, upload_expires_at=None, updated_at=now

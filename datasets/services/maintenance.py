@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from brightrun.storage import file_storage
-from datasets.models import Dataset
+from datasets.models import Dataset, DatasetValidation
 from datasets.services.lifecycle import dataset_validation_enqueue
 from datasets.services.runs import dataset_validation_gave_up
 
@@ -32,25 +32,28 @@ class SweepResult:
 def datasets_sweep(*, now: datetime | None = None) -> SweepResult:
     """Re-enqueue datasets stuck in ``validating``; delete uploads never confirmed in time.
 
-    Stuck means: enqueued but never claimed, or claimed and not finished, for longer than
-    ``DATASET_VALIDATION_STUCK_MINUTES`` (a lost message or a killed worker), or released after a failed
-    attempt. Expired uploads are soft-deleted and their (partial) object removed at once: nothing refers
+    Stuck means: enqueued but never claimed for longer than ``DATASET_VALIDATION_STUCK_MINUTES`` (a lost
+    message), claimed and silent that long (a killed worker: a live run touches ``updated_at`` every third of
+    that window, see ``runs.dataset_validate``, so a long validation is never run twice), or released after a
+    failed attempt. Expired uploads are soft-deleted and their (partial) object removed at once: nothing refers
     to a file that was never confirmed.
     """
     now = now or timezone.now()
     stale = now - timedelta(minutes=settings.DATASET_VALIDATION_STUCK_MINUTES)
     stuck = Dataset.objects.filter(status=Status.VALIDATING).filter(
-        Q(validation_started_at__lt=stale)
+        Q(validation_started_at__lt=stale, updated_at__lt=stale)
         | Q(validation_started_at=None, validation_enqueued_at__lt=stale)
         | Q(validation_started_at=None, validation_enqueued_at=None)
     )
     requeued = 0
-    for dataset in stuck.only("pk", "validation_started_at", "validation_enqueued_at", "validation_attempts"):
+    fields = ("pk", "validation_started_at", "validation_enqueued_at", "validation_attempts", "updated_at")
+    for dataset in stuck.only(*fields):
         current = Dataset.objects.filter(
             pk=dataset.pk,
             status=Status.VALIDATING,
             validation_started_at=dataset.validation_started_at,
             validation_enqueued_at=dataset.validation_enqueued_at,
+            updated_at=dataset.updated_at,  # a heartbeat since the select: the run is alive after all
         )
         if dataset.validation_attempts >= settings.DATASET_VALIDATION_MAX_ATTEMPTS:
             if current.update(
@@ -59,9 +62,11 @@ def datasets_sweep(*, now: datetime | None = None) -> SweepResult:
                 validated_at=now,
                 updated_at=now,
             ):
+                _end_lost_runs(dataset, now)
                 dataset_validation_gave_up(dataset=Dataset.objects.get(pk=dataset.pk))
             continue
         if current.update(validation_started_at=None, updated_at=now):
+            _end_lost_runs(dataset, now)
             dataset_validation_enqueue(dataset=dataset)
             requeued += 1
     expired = 0
@@ -79,6 +84,15 @@ def datasets_sweep(*, now: datetime | None = None) -> SweepResult:
                 storage.delete(dataset.storage_key)
             Dataset.objects.filter(pk=dataset.pk).update(file_removed_at=now)
     return SweepResult(requeued=requeued, expired=expired)
+
+
+def _end_lost_runs(dataset: Dataset, now: datetime) -> None:
+    """A run still ``running`` when its dataset is swept lost its worker: it ends ``failed`` (history, no result)."""
+    DatasetValidation.objects.filter(dataset_id=dataset.pk, status=DatasetValidation.Status.RUNNING).update(
+        status=DatasetValidation.Status.FAILED,
+        error="The worker running this validation stopped; it was run again.",
+        finished_at=now,
+    )
 
 
 def datasets_cleanup_deleted(*, now: datetime | None = None) -> int:

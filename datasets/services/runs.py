@@ -10,6 +10,7 @@ meantime never produces two results.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,6 +20,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from brightrun.heartbeat import Heartbeat
 from brightrun.models import Notification
 from brightrun.services import notification_create
 from brightrun.storage import open_range, open_stream
@@ -136,7 +138,9 @@ def _fail(dataset: Dataset, run: DatasetValidation, error: str) -> Dataset | Non
 def dataset_validate(*, dataset_id: Any) -> Dataset | None:
     """Validate a dataset in ``validating`` state; returns it when this run decided its status.
 
-    Safe to call twice: only the claimant runs. Storage errors are recorded on the run; the sweeper
+    Safe to call twice: only the claimant runs. While the validator runs, a heartbeat touches ``updated_at``
+    every third of ``DATASET_VALIDATION_STUCK_MINUTES`` so the sweeper never re-runs a live validation (a
+    killed worker's stops, and the sweeper re-enqueues it). Storage errors are recorded on the run; the sweeper
     re-enqueues the dataset until ``DATASET_VALIDATION_MAX_ATTEMPTS``, after which it is ``invalid`` with the
     error. Unscoped by design (a worker acts for the owner).
     """
@@ -150,16 +154,12 @@ def dataset_validate(*, dataset_id: Any) -> Dataset | None:
         "max_bytes": settings.DATASET_MAX_BYTES,
     }
     key = dataset.storage_key
+    heartbeat = Heartbeat(
+        _beat(dataset), settings.DATASET_VALIDATION_STUCK_MINUTES * 60 / 3, name=f"validate-{dataset.pk}"
+    )
     try:
-        if dataset.size:
-            # Byte ranges of the object, validated on several cores (the same report as one sequential pass).
-            report = validate_ranges(lambda start, end: open_range(key, start, end), dataset.size, **options)
-        else:  # size unknown: one sequential stream
-            stream = open_stream(key)
-            try:
-                report = validate_stream(stream, **options)
-            finally:
-                stream.close()
+        with heartbeat:
+            report = _run_validator(key, dataset.size, options)
     except (OSError, BotoCoreError, ClientError) as exc:  # missing object, storage down: retried by the sweeper
         logger.warning("dataset %s: cannot read %s: %s", dataset.pk, key, exc)
         return _fail(dataset, run, f"The dataset file could not be read from storage ({type(exc).__name__}).")
@@ -167,3 +167,27 @@ def dataset_validate(*, dataset_id: Any) -> Dataset | None:
         logger.exception("dataset %s: validation failed", dataset.pk)
         return _fail(dataset, run, f"Validation stopped: {type(exc).__name__}: {exc}")
     return _finish(dataset, run, report)
+
+
+def _beat(dataset: Dataset) -> Callable[[], bool]:
+    """The run's sign of life for the sweeper: touch ``updated_at`` while this claim still holds."""
+
+    def beat() -> bool:
+        return bool(
+            Dataset.objects.filter(
+                pk=dataset.pk, status=Status.VALIDATING, validation_started_at=dataset.validation_started_at
+            ).update(updated_at=timezone.now())
+        )
+
+    return beat
+
+
+def _run_validator(key: str, size: int, options: dict[str, Any]) -> ValidationReport:
+    if size:
+        # Byte ranges of the object, validated on several cores (the same report as one sequential pass).
+        return validate_ranges(lambda start, end: open_range(key, start, end), size, **options)
+    stream = open_stream(key)  # size unknown: one sequential stream
+    try:
+        return validate_stream(stream, **options)
+    finally:
+        stream.close()

@@ -5,6 +5,18 @@
 
   document.documentElement.classList.add("js");
 
+  // --- Confirmations: a form, or the button that submits it, with data-confirm asks first. (No inline
+  // handlers anywhere: the Content-Security-Policy allows scripts from this site's files only.) Runs in the
+  // capture phase, so a cancelled submission never reaches htmx or the form's own handlers.
+  document.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    var message = (button && button.dataset.confirm) || event.target.dataset.confirm;
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
   // --- Navigation: on narrow screens (CSS decides) the Main navigation folds behind the Menu button.
   var toggle = document.querySelector(".nav-toggle");
   var nav = toggle && document.getElementById(toggle.getAttribute("aria-controls"));

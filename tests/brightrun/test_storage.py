@@ -178,6 +178,22 @@ def test_s3_upload_is_a_presigned_post_limited_to_key_and_size(s3_storage):
     assert storage.file_storage().open(key).read() == b"a" * 1000
 
 
+def test_s3_upload_stores_the_pinned_content_type(s3_storage):
+    """The browser cannot choose the stored type (e.g. text/html): it is a field of the signed policy."""
+    key = storage.owned_key(OWNER, "uploads", "typed.jsonl")
+    instructions = storage.upload_instructions(
+        owner_id=OWNER, key=key, max_bytes=1024, content_type="application/jsonl"
+    )
+    assert instructions.fields["Content-Type"] == "application/jsonl"
+    assert {"Content-Type": "application/jsonl"} in _policy(instructions)["conditions"]
+    response = requests.post(
+        instructions.url, data=instructions.fields, files={"file": ("x.jsonl", b"{}\n", "text/html")}, timeout=10
+    )
+    assert response.status_code in (200, 204), response.text
+    head = storage._signing_client(storage.file_storage()).head_object(Bucket="brightrun-test", Key=key)
+    assert head["ContentType"] == "application/jsonl"
+
+
 def test_s3_upload_beyond_limit_is_refused(s3_storage):
     """S3 refuses a POST outside the policy's content-length-range; moto's server does not
     enforce POST policies, so the app's own check refuses (and deletes) the object too."""
@@ -207,3 +223,38 @@ def test_s3_public_endpoint_signs_for_clients(s3_storage, settings):
     assert url.startswith(f"https://files.brightrun.example/brightrun-test/{key}?")
     post = storage.upload_instructions(owner_id=OWNER, key=key)
     assert post.url == "https://files.brightrun.example/brightrun-test"
+
+
+def _signature_and_rest(url: str) -> tuple[str, str, dict[str, list[str]]]:
+    parsed = urlparse(url)
+    query = parse_qs(parsed.query)
+    return query.pop("X-Amz-Signature")[0], parsed.path, query
+
+
+@pytest.mark.parametrize("operation", ["download", "put"])
+def test_s3_signed_url_is_bound_to_its_key(s3_storage, operation):
+    """moto does not verify signatures, so the property is shown on the URLs themselves: SigV4 is deterministic
+    (same key, time and parameters → same signature) and covers the path, so the signature S3 expects for another
+    key — even another file of the same owner, with every other parameter equal — differs from the one issued."""
+    mine, theirs, sibling = (
+        storage.owned_key(OWNER, "exports", "a.jsonl"),
+        storage.owned_key(OTHER, "exports", "a.jsonl"),
+        storage.owned_key(OWNER, "exports", "b.jsonl"),
+    )
+
+    def sign(key: str) -> str:
+        owner = OTHER if key == theirs else OWNER
+        with freeze_time("2026-01-01 12:00:00"):
+            if operation == "put":
+                return storage.upload_put_url(owner_id=owner, key=key, ttl=300)
+            return storage.download_url(owner_id=owner, key=key, ttl=300, filename="a.jsonl")
+
+    issued, path, params = _signature_and_rest(sign(mine))
+    assert _signature_and_rest(sign(mine)) == (issued, path, params)  # deterministic: a verifier recomputes it
+    assert "host" in params["X-Amz-SignedHeaders"][0]
+    for other in (theirs, sibling):
+        expected, other_path, other_params = _signature_and_rest(sign(other))
+        assert other_params == params and other_path != path  # only the key differs …
+        assert expected != issued  # … and S3 would expect another signature for it
+    with pytest.raises(ApplicationError):  # and no URL is ever produced for a key outside the owner's prefix
+        storage.download_url(owner_id=OWNER, key=theirs)

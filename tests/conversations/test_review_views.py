@@ -196,7 +196,7 @@ def test_detail_shows_scores_report_flags_and_history(owner_user, reviewer, web_
         reverse("conversations:conversation_enriched", args=[conversation.pk]),
         reverse("conversations:turn_edit", args=[conversation.pk, 2]),
         reverse("conversations:conversation_regenerate", args=[conversation.pk]),
-        "return confirm(",
+        "data-confirm=",
     ]:
         assert text in body, text
 
@@ -488,7 +488,7 @@ def test_a_refused_review_keeps_the_input_and_shows_the_error_beside_the_field(o
     assert f'id="reason-error-{conversation.pk}"' in body and "needs at least one reason code" in body
     assert 'value="Off tone."' in body  # the comment survives
     assert f'name="next" value="{QUEUE}?page=2"' in body  # and where to go after the next try
-    assert 'onsubmit="return confirm(' in body  # rejecting asks first
+    assert 'data-confirm="Reject' in body  # rejecting asks first
     response = client.post(action, {"action": "approve", "reviewer_score": "9"})
     body = response.content.decode()
     assert response.status_code == 400 and f'id="score-error-{conversation.pk}"' in body and 'value="9"' in body

@@ -76,6 +76,8 @@ def test_create_over_limit_is_a_clear_400(local_storage, owner_user, api_client_
         ({"name": "x", "file_name": "a.jsonl", "file_size": "big"}, "invalid"),
         ({"name": "x", "file_name": "a.jsonl", "file_size": 10, "format": "xml"}, "invalid_choice"),
         ({"name": "x", "file_name": "a.jsonl", "file_size": 10, "context_tokens": 3}, "min_value"),
+        ({"name": "x", "file_name": "slides.pdf", "file_size": 10}, "unsupported_file_type"),
+        ({"name": "x", "file_name": "photo.png", "file_size": 10}, "unsupported_file_type"),
     ],
 )
 def test_create_bad_input(local_storage, owner_user, api_client_for, payload, code):

@@ -230,6 +230,17 @@ def test_sweeper_requeues_stuck_and_expires_unconfirmed(local_storage, owner_use
         validation_started_at=now - timedelta(hours=1),
         validation_attempts=1,
     )
+    Dataset.objects.filter(pk=stuck.pk).update(updated_at=now - timedelta(minutes=16))  # no heartbeat since
+    alive = Dataset.objects.create(
+        owner=owner_user,
+        name="Long but alive",
+        file_name="a.jsonl",
+        storage_key=f"users/{owner_user.pk}/datasets/alive/a.jsonl",
+        status="validating",
+        validation_enqueued_at=now - timedelta(hours=1),
+        validation_started_at=now - timedelta(hours=1),
+        validation_attempts=1,
+    )  # its run's heartbeat touched updated_at just now: never validated twice
     fresh = Dataset.objects.create(
         owner=owner_user,
         name="Fresh",
@@ -254,6 +265,8 @@ def test_sweeper_requeues_stuck_and_expires_unconfirmed(local_storage, owner_use
     assert len(callbacks) == 1
     stuck.refresh_from_db()
     fresh.refresh_from_db()
+    alive.refresh_from_db()
+    assert alive.validation_started_at == now - timedelta(hours=1) and alive.validation_attempts == 1
     old_upload.refresh_from_db()
     assert stuck.validation_started_at is None and stuck.validation_enqueued_at > now
     assert fresh.validation_enqueued_at == now
@@ -274,6 +287,7 @@ def test_sweeper_gives_up_after_max_attempts(local_storage, owner_user, settings
         validation_started_at=timezone.now() - timedelta(hours=2),
         validation_attempts=3,
     )
+    Dataset.objects.filter(pk=dataset.pk).update(updated_at=timezone.now() - timedelta(hours=2))
     datasets_sweep()
     dataset.refresh_from_db()
     assert dataset.status == "invalid"

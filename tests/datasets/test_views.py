@@ -370,6 +370,10 @@ def test_upload_without_javascript_explains_bad_input(local_storage, owner_user,
     assert response.status_code == 400 and "(invalid_context_tokens)" in response.content.decode()
     response = client.post(UPLOAD, {"name": "Empty", "file": SimpleUploadedFile("train.jsonl", b"")})
     assert response.status_code == 400 and "(empty_file)" in response.content.decode()
+    for name, content_type in (("report.pdf", "application/pdf"), ("train.jsonl", "image/png")):
+        upload = SimpleUploadedFile(name, chat_jsonl(12), content_type=content_type)
+        response = client.post(UPLOAD, {"name": "Wrong kind", "file": upload})
+        assert response.status_code == 400 and "(unsupported_file_type)" in response.content.decode()
     assert not Dataset.objects.exists()
     assert _stored_files(local_storage) == []
 
@@ -550,4 +554,4 @@ def test_deleting_a_dataset_asks_first(owner_user, web_client_for):
     dataset = DatasetFactory(owner=owner_user)
     page = web_client_for(owner_user).get(_url("detail", dataset)).content.decode()
     form = page.split(f'action="{_url("delete", dataset)}"')[1]
-    assert form.lstrip().startswith("onsubmit=\"return confirm('Delete this dataset?")
+    assert form.lstrip().startswith('data-confirm="Delete this dataset?')

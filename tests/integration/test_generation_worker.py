@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from conversations.models import BatchItem, Conversation, GenerationBatch
 from conversations.services import batches
 from conversations.services.generation import generation_reap
 from tests.integration.test_worker import _database_url, _wait_for
+from tests.processes import celery_worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.worker
@@ -31,24 +31,7 @@ pytestmark = pytest.mark.worker
 def _start_worker(env: dict, log: Path) -> subprocess.Popen:
     with log.open("a") as out:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "brightrun",
-                "worker",
-                "--pool",
-                "threads",
-                "--concurrency",
-                "4",
-                "--queues",
-                "default,generation",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            celery_worker_argv(queues="default,generation", pool="threads", concurrency=4),
             cwd=ROOT,
             env=env,
             stdout=out,

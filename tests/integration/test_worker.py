@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from brightrun.celery import app
 from brightrun.models import Notification, WorkerHeartbeat
 from brightrun.tasks import notification_cleanup_task
 from tests.factories import NotificationFactory
+from tests.processes import celery_worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.worker
@@ -55,22 +55,7 @@ def celery_worker_process(transactional_db, tmp_path):
     }
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "brightrun",
-                "worker",
-                "--pool",
-                "solo",
-                "--queues",
-                "default",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            celery_worker_argv(queues="default"),
             cwd=ROOT,
             env=env,
             stdout=out,

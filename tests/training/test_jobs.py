@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
+from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from brightrun.errors import ApplicationError
@@ -361,13 +362,26 @@ def test_task_failure_hook_fails_the_job_with_the_time_limit_code():
     assert training_job_run_failed(job_id=job.pk, exc=RuntimeError("late")).error_code == "time_limit"
 
 
-def test_orphan_check_fails_a_job_whose_worker_went_silent():
+def test_orphan_check_restarts_a_job_whose_worker_went_silent_then_fails_it(
+    settings, django_capture_on_commit_callbacks
+):
+    settings.TRAINING_MAX_ATTEMPTS = 2
     job = running(TrainingJobFactory())
     assert training_job_check_orphan(job_id=job.pk) == "alive"
     TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert training_job_check_orphan(job_id=job.pk) == "requeued"
+    assert len(callbacks) == 1  # the run task, enqueued again
+    job.refresh_from_db()
+    assert job.status == "queued" and job.attempts == 1 and job.claimed_at is None
+    assert training_job_check_orphan(job_id=job.pk) == "queued"
+
+    job = running(job)  # the second attempt starts, then its worker is lost too
+    assert job.attempts == 2
+    TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert training_job_check_orphan(job_id=job.pk) == "failed"
     job.refresh_from_db()
-    assert job.status == "failed" and job.error_code == "worker_lost"
+    assert job.status == "failed" and job.error_code == "worker_lost" and "2 times" in job.error_message
     assert training_job_check_orphan(job_id=job.pk) == "done"
 
 
@@ -434,20 +448,59 @@ def test_quality_uses_step_order_and_last_validation():
     assert quality_summary(points=_points([2.0, 1.0], validation=1000.0))["perplexity"] is None
 
 
-def test_reaper_fails_local_jobs_whose_worker_vanished():
+def test_reaper_restarts_local_jobs_whose_worker_vanished(settings, local_storage, django_capture_on_commit_callbacks):
+    from brightrun.storage import file_storage
+    from training.services.finish import artifact_key
     from training.services.local import training_jobs_reap_local
 
-    silent = running(TrainingJobFactory())
+    settings.TRAINING_MAX_ATTEMPTS = 2
+    settings.TRAINING_STALE_SECONDS = 600
+    silent = running(TrainingJobFactory(), total_steps=10)
     alive = running(TrainingJobFactory())
     queued = TrainingJobFactory()
-    long_ago = timezone.now() - timedelta(hours=1)
+    for step in (1, 2, 3):
+        training_metric_record(job=silent, step=step, epoch=0.1 * step, training_loss=2.0 - step / 10)
+    leftover = artifact_key(silent, "adapter_config.json")
+    file_storage().save(leftover, ContentFile(b"{}"))
+    long_ago = timezone.now() - timedelta(minutes=11)
     TrainingJob.objects.filter(pk=silent.pk).update(heartbeat_at=long_ago, claimed_at=long_ago)
+    notes_before = _notes(silent.owner)
 
-    assert training_jobs_reap_local() == 1
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert training_jobs_reap_local() == 1
+    assert len(callbacks) == 1
     silent.refresh_from_db()
     alive.refresh_from_db()
     queued.refresh_from_db()
-    assert silent.status == "failed" and silent.error_code == "worker_lost" and silent.error_hint
+    assert silent.status == "queued" and silent.attempts == 1 and silent.stage.startswith("Queued")
+    assert (silent.current_step, silent.total_steps, silent.progress, silent.latest_metrics) == (0, 0, 0.0, {})
+    assert silent.started_at is None and silent.heartbeat_at is None and silent.device == ""
+    assert not MetricPoint.objects.filter(job=silent).exists()  # the dead attempt's steps are not kept
+    assert not file_storage().exists(leftover)
+    restarted = TrainingEvent.objects.get(job=silent, kind="restarted")
+    assert "worker was lost" in restarted.message and restarted.data["step"] == 3
+    assert restarted.data["discarded_files"] == 1
+    assert _notes(silent.owner) == notes_before  # a restart is not news; only a failure is
     assert alive.status == "running"
     assert queued.status == "queued"  # waiting in the queue is not a lost worker
     assert training_jobs_reap_local() == 0
+
+    again = running(silent)  # the restarted attempt: no second "started" notification
+    assert again.attempts == 2 and _notes(silent.owner) == notes_before
+    TrainingJob.objects.filter(pk=silent.pk).update(heartbeat_at=long_ago)
+    assert training_jobs_reap_local() == 1
+    silent.refresh_from_db()
+    assert silent.status == "failed" and silent.error_code == "worker_lost" and silent.error_hint
+    assert CostRecord.objects.filter(source_id=silent.pk, kind="training").count() == 1
+
+
+def test_reaper_ends_a_lost_job_with_a_pending_cancel_as_cancelled(settings):
+    from training.services.local import training_jobs_reap_local
+
+    job = running(TrainingJobFactory())
+    TrainingJob.objects.filter(pk=job.pk).update(
+        cancel_requested_at=timezone.now(), heartbeat_at=timezone.now() - timedelta(hours=1)
+    )
+    assert training_jobs_reap_local() == 1
+    job.refresh_from_db()
+    assert job.status == "cancelled" and job.attempts == 1

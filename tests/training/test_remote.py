@@ -287,7 +287,7 @@ def test_bad_missing_or_unknown_signature_is_403_and_changes_nothing(running_job
     bad_id = client.post("/api/v1/training-jobs/not-a-uuid/callback/", b"{}", content_type="application/json")
     answers.append(bad_id)
     get = client.get(reverse("training-job-callback", args=[running_job.pk]))
-    assert get.status_code == 403 and get.json()["code"] == "permission_denied"
+    assert get.status_code == 405 and get.json()["code"] == "method_not_allowed"
     for response in answers:
         assert response.status_code == 403, response.content
         assert response.json() == {"detail": "The callback signature is not valid.", "code": "invalid_signature"}

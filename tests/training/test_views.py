@@ -590,4 +590,4 @@ def test_cancelling_a_job_asks_first(owner_user, web_client_for):
     job = _running(owner_user)
     page = web_client_for(owner_user).get(reverse("training:job_detail", kwargs={"pk": job.pk})).content.decode()
     form = page.split(f'action="{reverse("training:job_cancel", kwargs={"pk": job.pk})}"')[1]
-    assert form.lstrip().startswith("onsubmit=\"return confirm('Cancel this training job?")
+    assert form.lstrip().startswith('data-confirm="Cancel this training job?')

@@ -232,4 +232,4 @@ def test_removing_members_asks_first(owner_user, web_client_for):
     member = TrainingFileMemberFactory(training_file=TrainingFileFactory(owner=owner_user))
     page = web_client_for(owner_user).get(_detail(member.training_file)).content.decode()
     form = page.split(f'action="{reverse("training_files:members_remove", args=[member.training_file.pk])}"')[1]
-    assert form.lstrip().startswith("onsubmit=\"return confirm('Remove the selected conversations?")
+    assert form.lstrip().startswith('data-confirm="Remove the selected conversations?')

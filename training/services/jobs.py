@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from brightrun.errors import ApplicationError
@@ -32,7 +33,6 @@ from training.services.hyperparameters import hyperparameters_resolve
 
 __all__ = [
     "METRIC_FIELDS",
-    "STALE_AFTER",
     "training_event_record",
     "training_job_cancel",
     "training_job_cancel_requested",
@@ -47,12 +47,11 @@ __all__ = [
     "training_job_stage",
     "training_job_start",
     "training_metric_record",
+    "training_stale_after",
 ]
 
 Status = TrainingJob.Status
 METRIC_FIELDS = ("training_loss", "validation_loss", "learning_rate", "grad_norm", "tokens_per_second")
-#: A local job whose worker has shown no sign of life (step, stage, metric) for this long is presumed lost.
-STALE_AFTER = timedelta(minutes=30)
 #: Overall progress (%) at the first and the last optimizer step.
 TRAINING_PROGRESS = (5.0, 95.0)
 
@@ -189,10 +188,14 @@ def _remote_cancel_after_commit(job: TrainingJob) -> None:
 
 
 def training_job_claim(*, job_id: Any) -> TrainingJob | None:
-    """Take a queued job for running (queued → preparing); None when it is not queued (already taken, cancelled,
-    gone). The conditional update makes the claim exclusive: of two workers handed the same job, one wins."""
+    """Take a queued job for running (queued → preparing), counting one attempt; None when it is not queued
+    (already taken, cancelled, gone). The conditional update makes the claim exclusive: of two workers handed
+    the same job, one wins."""
     now = timezone.now()
-    if not transition(job_id, Status.PREPARING, sources=(Status.QUEUED,), claimed_at=now, heartbeat_at=now):
+    claimed = transition(
+        job_id, Status.PREPARING, sources=(Status.QUEUED,), claimed_at=now, heartbeat_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
         return None
     return TrainingJob.objects.select_related("dataset", "base_model", "gpu_type", "owner").get(pk=job_id)
 
@@ -200,7 +203,8 @@ def training_job_claim(*, job_id: Any) -> TrainingJob | None:
 def training_job_start(*, job: TrainingJob, total_steps: int, device: str) -> TrainingJob | None:
     """The trainer loaded the model and starts stepping (preparing → running): event ``started`` and a
     notification. Returns the job, or None when it is no longer preparing (cancelled or failed meanwhile).
-    A repeated call on a running job (a duplicate remote callback) returns it without a second notification."""
+    A repeated call on a running job (a duplicate remote callback) returns it without a second notification, and
+    so does the start of a restarted attempt (``attempts`` > 1)."""
     now = timezone.now()
     moved = transition(
         job.pk,
@@ -219,8 +223,10 @@ def training_job_start(*, job: TrainingJob, total_steps: int, device: str) -> Tr
         job=job,
         kind=TrainingEvent.Kind.STARTED,
         message=f"Training started on {job.device or 'an unknown device'}: {job.total_steps} steps.",
-        data={"total_steps": job.total_steps, "device": job.device},
+        data={"total_steps": job.total_steps, "device": job.device, "attempt": job.attempts},
     )
+    if job.attempts > 1:  # a restart after a lost worker: the owner was told when the first attempt started
+        return job
     notification_create(
         owner=job.owner,
         type=Notification.Type.TRAINING_STARTED,
@@ -303,7 +309,17 @@ def training_job_cancel_requested(*, job_id: Any) -> bool:
     return row is None or row[0] is not None or row[1] not in TrainingJob.ACTIVE
 
 
+def training_stale_after() -> timedelta:
+    """How long a local job may show no sign of life (stage, step, metric) before its worker is presumed lost:
+    ``TRAINING_STALE_SECONDS``."""
+    return timedelta(seconds=settings.TRAINING_STALE_SECONDS)
+
+
 def training_job_is_stale(*, job: TrainingJob, now: Any = None) -> bool:
-    """Whether an active job has shown no sign of life (heartbeat, else claim) for ``STALE_AFTER``."""
+    """Whether an active job has shown no sign of life (heartbeat, else claim) for ``training_stale_after()``."""
     last = job.heartbeat_at or job.claimed_at or job.updated_at
-    return job.status in TrainingJob.ACTIVE and last is not None and (now or timezone.now()) - last > STALE_AFTER
+    return (
+        job.status in TrainingJob.ACTIVE
+        and last is not None
+        and (now or timezone.now()) - last > training_stale_after()
+    )

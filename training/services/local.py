@@ -20,16 +20,19 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 from django.conf import settings
 from django.core.files import File
+from django.db import transaction
 
 from brightrun.errors import ApplicationError
 from brightrun.storage import file_storage, open_stream
-from training.models import TrainingEvent, TrainingJob
-from training.services.finish import artifact_key
+from training.models import MetricPoint, TrainingEvent, TrainingJob
+from training.services.common import transition
+from training.services.finish import artifact_key, artifact_prefix
 from training.services.jobs import (
     training_event_record,
     training_job_cancel_requested,
     training_job_claim,
     training_job_complete,
+    training_job_dispatch,
     training_job_fail,
     training_job_is_stale,
     training_job_mark_cancelled,
@@ -223,6 +226,7 @@ def training_job_run_local(*, job_id: Any) -> TrainingJob | None:
     if job is None:
         return None
     work = Path(settings.TRAINING_WORK_DIR) / str(job.pk)
+    shutil.rmtree(work, ignore_errors=True)  # a lost attempt's files, when it ran on this machine
     try:
         _run(job, work)
     except Exception as exc:
@@ -245,36 +249,107 @@ def training_job_run_failed(*, job_id: Any, exc: BaseException) -> TrainingJob |
     return training_job_fail(job=job, code=code, message=message, hint=hint)
 
 
+def _artifact_leftovers(job: TrainingJob) -> list[str]:
+    """Keys a lost attempt may have uploaded under the job's artifact prefix (none when the folder is absent)."""
+    storage = file_storage()
+    prefix = artifact_prefix(job).rstrip("/")
+    try:
+        _, names = storage.listdir(prefix)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [f"{prefix}/{name}" for name in names]
+
+
+def training_job_requeue_lost(*, job: TrainingJob, now: Any = None) -> str:
+    """Restart or fail a local job whose worker was lost; the reaper's and the orphan check's one decision.
+
+    Returns ``"done"`` (terminal, gone or remote), ``"queued"`` (waiting: nothing to do), ``"alive"`` (a sign of
+    life within ``TRAINING_STALE_SECONDS``), ``"cancelled"`` (a cancel was pending: the lost run ends cancelled),
+    ``"requeued"`` or ``"failed"``. A stale preparing/running job that has had fewer than
+    ``TRAINING_MAX_ATTEMPTS`` runs goes back to ``queued`` from the beginning: the dead attempt's metric points
+    and uploaded files are deleted, progress, steps, device, ``started_at`` (so the cost covers the attempt that
+    finishes) and the claim are reset, a ``restarted`` event is recorded and the run task is enqueued after
+    commit. Otherwise it fails with ``worker_lost``. Locks the job row; a second caller sees the new status
+    and does nothing. Unscoped (beat and workers act for the owner).
+    """
+    with transaction.atomic():
+        locked = TrainingJob.objects.select_for_update(of=("self",)).filter(pk=job.pk).first()
+        if locked is None or locked.is_terminal or locked.backend != TrainingJob.Backend.LOCAL:
+            return "done"
+        if locked.status == TrainingJob.Status.QUEUED:
+            return "queued"
+        if not training_job_is_stale(job=locked, now=now):
+            return "alive"
+        if locked.cancel_requested_at is not None:
+            training_job_mark_cancelled(job=locked)
+            return "cancelled"
+        if locked.attempts >= settings.TRAINING_MAX_ATTEMPTS:
+            training_job_fail(
+                job=locked,
+                code="worker_lost",
+                message=f"The worker running this job stopped without finishing it, {locked.attempts} times "
+                "(no progress for a long time).",
+                hint=WORKER_LOST_HINT,
+            )
+            return "failed"
+        lost = {
+            "attempt": locked.attempts,
+            "status": locked.status,
+            "step": locked.current_step,
+            "total_steps": locked.total_steps,
+            "last_sign_of_life": (locked.heartbeat_at or locked.claimed_at or locked.updated_at).isoformat(),
+        }
+        transition(
+            locked.pk,
+            TrainingJob.Status.QUEUED,
+            sources=(locked.status,),
+            stage="Queued (restarting after the worker was lost)",
+            progress=0.0,
+            current_step=0,
+            current_epoch=0.0,
+            total_steps=0,
+            latest_metrics={},
+            device="",
+            started_at=None,
+            claimed_at=None,
+            heartbeat_at=None,
+        )
+        MetricPoint.objects.filter(job=locked).delete()
+        leftovers = _artifact_leftovers(locked)
+        _discard([{"key": key} for key in leftovers])
+        training_event_record(
+            job=locked,
+            kind=TrainingEvent.Kind.RESTARTED,
+            message=f"Restarted after the worker was lost (attempt {locked.attempts + 1} of "
+            f"{settings.TRAINING_MAX_ATTEMPTS}).",
+            data={**lost, "discarded_files": len(leftovers)},
+        )
+        training_job_dispatch(job=locked)
+    logger.warning("training job %s: worker lost during attempt %s; restarted", locked.pk, locked.attempts)
+    return "requeued"
+
+
 def training_job_check_orphan(*, job_id: Any) -> str:
     """For a delivery of the run task that could not claim its job: is a worker still running it?
 
     ``"done"`` (finished, gone or remote), ``"queued"`` (not claimed: should not happen), ``"alive"`` (its
-    heartbeat is recent: another worker runs it; leave it), ``"failed"`` (no sign of life for
-    ``STALE_AFTER``: the worker died, e.g. the message came back after a lost worker; the job fails with
-    ``worker_lost``).
+    heartbeat is recent: another worker runs it; leave it), else the job's worker died (e.g. the message came
+    back after a lost worker) and :func:`training_job_requeue_lost` restarts it (``"requeued"``) or, after the
+    last attempt, fails it with ``worker_lost`` (``"failed"``).
     """
-    job = TrainingJob.objects.filter(pk=job_id, backend=TrainingJob.Backend.LOCAL).first()
-    if job is None or job.is_terminal:
+    job = TrainingJob.objects.filter(pk=job_id).first()
+    if job is None:
         return "done"
-    if job.status == TrainingJob.Status.QUEUED:
-        return "queued"
-    if not training_job_is_stale(job=job):
-        return "alive"
-    training_job_fail(
-        job=job,
-        code="worker_lost",
-        message="The worker running this job stopped without finishing it (no progress for a long time).",
-        hint=WORKER_LOST_HINT,
-    )
-    return "failed"
+    return training_job_requeue_lost(job=job)
 
 
 def training_jobs_reap_local(*, now: Any = None) -> int:
-    """Beat (every 5 minutes): fail local jobs whose worker vanished; returns how many.
+    """Beat (every 5 minutes): restart or fail local jobs whose worker vanished; returns how many it changed.
 
-    A preparing or running local job with no sign of life (heartbeat, else claim) for ``STALE_AFTER`` fails
-    with ``worker_lost``, so no job stays "running" forever when its message is gone for good (a redelivered
-    message is handled by ``training_job_check_orphan``). Unscoped; each failure is a conditional update.
+    A preparing or running local job with no sign of life (heartbeat, else claim) for ``TRAINING_STALE_SECONDS``
+    is restarted while it has attempts left, else fails with ``worker_lost`` (:func:`training_job_requeue_lost`),
+    so no job stays "running" forever when its message is gone for good (a redelivered message is handled by
+    ``training_job_check_orphan``). Unscoped; each change is made under the job's row lock.
     """
     reaped = 0
     active = TrainingJob.objects.filter(
@@ -283,11 +358,5 @@ def training_jobs_reap_local(*, now: Any = None) -> int:
     )
     for job in active:
         if training_job_is_stale(job=job, now=now):
-            failed = training_job_fail(
-                job=job,
-                code="worker_lost",
-                message="The worker running this job stopped without finishing it (no progress for a long time).",
-                hint=WORKER_LOST_HINT,
-            )
-            reaped += failed.status == TrainingJob.Status.FAILED
+            reaped += training_job_requeue_lost(job=job, now=now) in ("requeued", "failed", "cancelled")
     return reaped

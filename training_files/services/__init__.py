@@ -17,8 +17,10 @@ from training_files.services.files import (
     training_file_version_get,
 )
 from training_files.services.gate import GateResult, training_file_gate
+from training_files.services.sweep import BuildSweepResult, training_file_builds_sweep
 
 __all__ = [
+    "BuildSweepResult",
     "GateResult",
     "export_create",
     "export_download",
@@ -28,6 +30,7 @@ __all__ = [
     "training_file_build",
     "training_file_build_enqueue",
     "training_file_build_retry",
+    "training_file_builds_sweep",
     "training_file_create",
     "training_file_download",
     "training_file_gate",

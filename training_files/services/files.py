@@ -8,15 +8,16 @@ only after the transaction commits.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q, QuerySet
 from django.utils import timezone
 
 from brightrun.errors import ApplicationError
+from brightrun.heartbeat import Heartbeat
 from brightrun.storage import download_url
 from conversations.services.scaffolding import vertical_active
 from training_files.models import TrainingFile, TrainingFileMember, TrainingFileVersion
@@ -26,8 +27,6 @@ from training_files.services.gate import NOT_FOUND, NOT_MEMBER, GateResult, trai
 logger = logging.getLogger(__name__)
 
 Status = TrainingFileVersion.Status
-#: A build claimed longer ago than this is presumed dead (worker lost) and may be claimed again.
-CLAIM_TIMEOUT = timedelta(hours=2)
 NAME_MAX = 200
 
 
@@ -174,66 +173,76 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _claim(version: TrainingFileVersion) -> bool:
+def build_stale_after() -> timedelta:
+    """How long a build may go without touching its claim before the sweeper presumes its worker lost."""
+    return timedelta(seconds=settings.TRAINING_FILE_BUILD_STALE_SECONDS)
+
+
+def _claim(version: TrainingFileVersion) -> datetime | None:
+    """Take a building version (one claimant wins); the claim time is the token every later write checks.
+
+    A claim older than the stale window is free again: its worker stopped heartbeating (the sweeper normally
+    releases it first). Each claim counts as one build attempt.
+    """
     now = timezone.now()
-    return bool(
+    claimed = (
         TrainingFileVersion.objects.filter(pk=version.pk, status=Status.BUILDING)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT))
-        .update(claimed_at=now)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - build_stale_after()))
+        .update(claimed_at=now, build_attempts=F("build_attempts") + 1, updated_at=now)
     )
+    return now if claimed else None
 
 
-def _fail(version: TrainingFileVersion, error: str) -> None:
-    TrainingFileVersion.objects.filter(pk=version.pk, status=Status.BUILDING).update(
-        status=Status.FAILED, error=error[:4000], files={}, claimed_at=None
-    )
+class _BuildClaim:
+    """The claim token of a running build, moved forward by its heartbeat (``claimed_at`` = last sign of life)."""
+
+    def __init__(self, version_id: Any, token: datetime):
+        self.version_id = version_id
+        self.token = token
+
+    def beat(self) -> bool:
+        now = timezone.now()
+        moved = TrainingFileVersion.objects.filter(
+            pk=self.version_id, status=Status.BUILDING, claimed_at=self.token
+        ).update(claimed_at=now)
+        if moved:
+            self.token = now
+        return bool(moved)
+
+    def mine(self) -> QuerySet:
+        return TrainingFileVersion.objects.filter(pk=self.version_id, status=Status.BUILDING, claimed_at=self.token)
+
+
+def _fail(version: TrainingFileVersion, error: str, claim: _BuildClaim | None = None) -> None:
+    rows = claim.mine() if claim else TrainingFileVersion.objects.filter(pk=version.pk, status=Status.BUILDING)
+    rows.update(status=Status.FAILED, error=error[:4000], files={}, claimed_at=None, updated_at=timezone.now())
 
 
 def training_file_build(*, version: TrainingFileVersion) -> TrainingFileVersion:
     """Render ``version`` into every format and store the files; the worker body (not in a transaction).
 
     Idempotent: a version that is not ``building``, or that another worker has claimed, is returned as it is.
-    On success the version becomes ``ready`` (conditional update) with counts, summaries and per-format
+    While it runs, a heartbeat thread refreshes ``claimed_at`` (the claim token) every third of
+    ``TRAINING_FILE_BUILD_STALE_SECONDS``, so the build sweeper never takes a live build; a build whose claim
+    was taken back (its worker stalled past the window) writes nothing more and leaves the version to the new
+    claimant. On success the version becomes ``ready`` (conditional update) with counts, summaries and per-format
     ``{key, filename, size, sha256}``, and becomes the file's current version unless a newer ready one is.
     Any failure marks the version ``failed`` with the error and deletes what was stored; the previous ready
     version stays current. Memory stays flat in the number of conversations (see ``build``).
     """
-    if not _claim(version):
+    token = _claim(version)
+    if token is None:
         version.refresh_from_db()
         return version
+    claim = _BuildClaim(version.pk, token)
     stored: list[str] = []
+    heartbeat = Heartbeat(claim.beat, build_stale_after().total_seconds() / 3, name=f"build-{version.pk}")
     try:
-        version = TrainingFileVersion.objects.select_related("training_file").get(pk=version.pk)
-        vertical = vertical_active()
-        members = builder.member_queryset(version)
-        summary = builder.quality_summary(members)
-        distribution = builder.scaffolding_distribution(members)
-        now = timezone.now()
-        with builder.build_workdir() as workdir:
-            built, conversations, pairs = builder.render_version(
-                version=version,
-                vertical=vertical,
-                workdir=workdir,
-                summary=summary,
-                distribution=distribution,
-                now=now,
-                target_model=getattr(settings, "TRAINING_TARGET_MODEL", None) or None,
-            )
-            if conversations == 0:
-                raise ApplicationError("No member conversation has a training pair.", code="no_training_pairs")
-            files: dict[str, dict[str, Any]] = {}
-            for fmt, result in built.items():
-                key = builder.storage_key(version, fmt)
-                stored.append(key)
-                builder.store_file(key=key, path=result.path, fmt=fmt)
-                files[fmt] = {
-                    "key": key,
-                    "filename": key.rsplit("/", 1)[-1],
-                    "size": result.size,
-                    "sha256": result.sha256,
-                }
+        with heartbeat:
+            version = TrainingFileVersion.objects.select_related("training_file").get(pk=version.pk)
+            files, conversations, pairs, summary, distribution, now = _render_and_store(version, heartbeat, stored)
         with transaction.atomic():
-            updated = TrainingFileVersion.objects.filter(pk=version.pk, status=Status.BUILDING).update(
+            updated = claim.mine().update(
                 status=Status.READY,
                 conversation_count=conversations,
                 training_pair_count=pairs,
@@ -243,20 +252,72 @@ def training_file_build(*, version: TrainingFileVersion) -> TrainingFileVersion:
                 error="",
                 built_at=now,
                 claimed_at=None,
+                updated_at=now,
             )
             if updated:
                 TrainingFile.objects.filter(pk=version.training_file_id).filter(
                     Q(current_version__isnull=True) | Q(current_version__number__lt=version.number)
                 ).update(current_version=version, updated_at=now)
-        if not updated:
+        if not updated and not _claimed_by_another(version, claim):
             builder.delete_stored(stored)
     except Exception as exc:
-        logger.exception("training file version %s failed to build", version.pk)
-        builder.delete_stored(stored)
-        message = exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
-        _fail(version, message)
+        if isinstance(exc, _ClaimLost) or _claimed_by_another(version, claim):
+            # The sweeper handed the build to another worker, which writes the same keys: leave them to it.
+            logger.warning("training file version %s: claim lost, leaving the build to its new claimant", version.pk)
+        else:
+            logger.exception("training file version %s failed to build", version.pk)
+            builder.delete_stored(stored)
+            message = exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
+            _fail(version, message, claim)
     version.refresh_from_db()
     return version
+
+
+class _ClaimLost(Exception):
+    """The build's claim was taken back while it ran (its heartbeat stopped being accepted)."""
+
+
+def _claimed_by_another(version: TrainingFileVersion, claim: _BuildClaim) -> bool:
+    return (
+        TrainingFileVersion.objects.filter(pk=version.pk, status=Status.BUILDING)
+        .exclude(claimed_at=claim.token)
+        .exists()
+    )
+
+
+def _render_and_store(
+    version: TrainingFileVersion, heartbeat: Heartbeat, stored: list[str]
+) -> tuple[dict[str, dict[str, Any]], int, int, dict[str, Any], dict[str, Any], datetime]:
+    """Render every format into a work folder and stream each to storage; ``stored`` collects the keys written.
+
+    Stops before writing to storage when the claim was lost (``_ClaimLost``): the new claimant owns the keys.
+    """
+    vertical = vertical_active()
+    members = builder.member_queryset(version)
+    summary = builder.quality_summary(members)
+    distribution = builder.scaffolding_distribution(members)
+    now = timezone.now()
+    with builder.build_workdir() as workdir:
+        built, conversations, pairs = builder.render_version(
+            version=version,
+            vertical=vertical,
+            workdir=workdir,
+            summary=summary,
+            distribution=distribution,
+            now=now,
+            target_model=getattr(settings, "TRAINING_TARGET_MODEL", None) or None,
+        )
+        if conversations == 0:
+            raise ApplicationError("No member conversation has a training pair.", code="no_training_pairs")
+        files: dict[str, dict[str, Any]] = {}
+        for fmt, result in built.items():
+            if heartbeat.lost:
+                raise _ClaimLost()
+            key = builder.storage_key(version, fmt)
+            stored.append(key)
+            builder.store_file(key=key, path=result.path, fmt=fmt)
+            files[fmt] = {"key": key, "filename": key.rsplit("/", 1)[-1], "size": result.size, "sha256": result.sha256}
+    return files, conversations, pairs, summary, distribution, now
 
 
 @transaction.atomic
@@ -271,7 +332,7 @@ def training_file_build_retry(
     if actor is not None and getattr(actor, "pk", None) != version.owner_id and not getattr(actor, "is_staff", False):
         raise ApplicationError("No training file version matches the given query.", code="not_found", status_code=404)
     updated = TrainingFileVersion.objects.filter(pk=version.pk, status=Status.FAILED).update(
-        status=Status.BUILDING, error="", claimed_at=None, files={}
+        status=Status.BUILDING, error="", claimed_at=None, files={}, build_attempts=0, updated_at=timezone.now()
     )
     if not updated:
         raise ApplicationError("Only a failed version can be rebuilt.", code="version_not_failed")
