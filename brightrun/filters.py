@@ -64,7 +64,6 @@ class FilterSet(filters.FilterSet):
     FILTER_DEFAULTS = {
         **filters.FilterSet.FILTER_DEFAULTS,
         models.BooleanField: {"filter_class": StrictBooleanFilter},
-        models.NullBooleanField: {"filter_class": StrictBooleanFilter},
     }
 
     @classmethod
